@@ -30,7 +30,10 @@ func decideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed
 	if want <= 0 || (req.ModelMax > 0 && want > req.ModelMax) {
 		want = req.ModelMax
 	}
-	floor := min(want, req.MinOutput)
+	floor := req.MinOutput
+	if want > 0 {
+		floor = min(want, req.MinOutput)
+	}
 	if floor < 1 {
 		floor = 1
 	}

@@ -36,7 +36,7 @@ func (c Caps) Validate() error {
 	if c.PerCall < 0 {
 		return fmt.Errorf("per-call cap must not be negative, got %s", c.PerCall)
 	}
-	if c.WarnAt < 0 || c.WarnAt > 1 {
+	if !(c.WarnAt >= 0 && c.WarnAt <= 1) {
 		return fmt.Errorf("warn-at must be a fraction between 0 and 1, got %v", c.WarnAt)
 	}
 	return nil

@@ -39,10 +39,11 @@ var (
 // It is meant for literals in code and tests (costplan.USD(0.5)); NaN, infinities,
 // negative and out-of-range values give 0.
 func USD(dollars float64) Money {
-	if math.IsNaN(dollars) || dollars < 0 || dollars > float64(MaxMoney)/1e9 {
+	v := math.Round(dollars * 1e9)
+	if math.IsNaN(v) || v < 0 || v >= 1<<63 {
 		return 0
 	}
-	return Money(math.Round(dollars * 1e9))
+	return Money(v)
 }
 
 // ParseMoney parses a non-negative dollar amount such as "1.5", "1.50", "$1.50",
@@ -63,6 +64,11 @@ func ParseMoney(s string) (Money, error) {
 	if strings.ContainsAny(s, "eE") {
 		return parseMoneyExp(orig, s)
 	}
+	return parseDecimal(orig, s)
+}
+
+// parseDecimal parses s, digits with an optional decimal point; errors name orig.
+func parseDecimal(orig, s string) (Money, error) {
 	whole, frac, _ := strings.Cut(s, ".")
 	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) {
 		return 0, fmt.Errorf("%q: %w (write dollars like 1.50 or $1.50)", orig, ErrMoneySyntax)
@@ -110,7 +116,7 @@ func parseMoneyExp(orig, s string) (Money, error) {
 	case point > len(digits):
 		digits += strings.Repeat("0", point-len(digits))
 	}
-	return ParseMoney(digits[:point] + "." + digits[point:])
+	return parseDecimal(orig, digits[:point]+"."+digits[point:])
 }
 
 func allDigits(s string) bool {
@@ -246,6 +252,9 @@ func MulDiv(a, b, c int64) (v int64, ok bool) {
 	}
 	q, r := bits.Div64(hi, lo, uint64(c))
 	if r != 0 {
+		if q == math.MaxUint64 {
+			return 0, false
+		}
 		q++
 	}
 	if q > math.MaxInt64 {
