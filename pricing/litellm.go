@@ -14,23 +14,23 @@ import (
 // litellmEntry is the part of a LiteLLM model_prices_and_context_window.json entry
 // that CostPlan reads. Prices there are USD per token.
 type litellmEntry struct {
-	Provider          string          `json:"litellm_provider"`
-	Mode              string          `json:"mode"`
-	Input             json.Number     `json:"input_cost_per_token"`
-	Output            json.Number     `json:"output_cost_per_token"`
-	CacheRead         json.Number     `json:"cache_read_input_token_cost"`
-	CacheWrite        json.Number     `json:"cache_creation_input_token_cost"`
-	CacheWrite1h      json.Number     `json:"cache_creation_input_token_cost_above_1hr"`
-	MaxInput          json.Number     `json:"max_input_tokens"`
-	MaxOutput         json.Number     `json:"max_output_tokens"`
-	Input200k         json.Number     `json:"input_cost_per_token_above_200k_tokens"`
-	Output200k        json.Number     `json:"output_cost_per_token_above_200k_tokens"`
-	CacheRead200k     json.Number     `json:"cache_read_input_token_cost_above_200k_tokens"`
-	CacheWrite200k    json.Number     `json:"cache_creation_input_token_cost_above_200k_tokens"`
-	CacheWrite1h200k  json.Number     `json:"cache_creation_input_token_cost_above_1hr_above_200k_tokens"`
-	Input272k         json.Number     `json:"input_cost_per_token_above_272k_tokens"`
-	Output272k        json.Number     `json:"output_cost_per_token_above_272k_tokens"`
-	CacheRead272k     json.Number     `json:"cache_read_input_token_cost_above_272k_tokens"`
+	Provider         string      `json:"litellm_provider"`
+	Mode             string      `json:"mode"`
+	Input            json.Number `json:"input_cost_per_token"`
+	Output           json.Number `json:"output_cost_per_token"`
+	CacheRead        json.Number `json:"cache_read_input_token_cost"`
+	CacheWrite       json.Number `json:"cache_creation_input_token_cost"`
+	CacheWrite1h     json.Number `json:"cache_creation_input_token_cost_above_1hr"`
+	MaxInput         json.Number `json:"max_input_tokens"`
+	MaxOutput        json.Number `json:"max_output_tokens"`
+	Input200k        json.Number `json:"input_cost_per_token_above_200k_tokens"`
+	Output200k       json.Number `json:"output_cost_per_token_above_200k_tokens"`
+	CacheRead200k    json.Number `json:"cache_read_input_token_cost_above_200k_tokens"`
+	CacheWrite200k   json.Number `json:"cache_creation_input_token_cost_above_200k_tokens"`
+	CacheWrite1h200k json.Number `json:"cache_creation_input_token_cost_above_1hr_above_200k_tokens"`
+	Input272k        json.Number `json:"input_cost_per_token_above_272k_tokens"`
+	Output272k       json.Number `json:"output_cost_per_token_above_272k_tokens"`
+	CacheRead272k    json.Number `json:"cache_read_input_token_cost_above_272k_tokens"`
 }
 
 // ImportReport says what ParseLiteLLM read, skipped and corrected.
