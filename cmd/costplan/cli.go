@@ -11,6 +11,7 @@ type CLI struct {
 	Version VersionCmd `cmd:"" help:"Print the version."`
 	Pricing PricingCmd `cmd:"" help:"Show the price table, one model's prices, or import a LiteLLM price file."`
 	Predict PredictCmd `cmd:"" help:"Price a prompt before sending it (no network call)."`
+	Proxy   ProxyCmd   `cmd:"" help:"Run the budget-enforcing proxy as a server."`
 }
 
 // Globals are the flags every command takes.
@@ -69,3 +70,6 @@ func (u UpstreamFlags) apply(cfg *Config) {
 		cfg.Upstream.OpenAI = u.OpenAIUpstream
 	}
 }
+
+// tokensOf converts a flag's token count.
+func tokensOf(n int64) core.Tokens { return core.Tokens(n) }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+
+	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/journal"
+	"github.com/costplan/costplan/pricing"
+	"github.com/costplan/costplan/proxy"
+)
+
+// session is one budget with everything that enforces it: the ledger, the price
+// table, the journal, the meter and the HTTP handler.
+type session struct {
+	id      string
+	cfg     *Config
+	log     *slog.Logger
+	ledger  *core.Ledger
+	prices  *pricing.Table
+	journal *journal.Writer
+	meter   *proxy.Meter
+	handler *proxy.Handler
+	cancel  func()
+}
+
+// newSessionID returns a random session identifier.
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// openSession validates cfg and builds a session. command and args describe what
+// the session runs, for its journal records (argv[0] and the argument count only).
+func openSession(ctx context.Context, cfg *Config, env func(string) string, logOut io.Writer, command string, args int) (*session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	prices, err := cfg.PriceTable(env, func(msg string) { log.Warn(msg) })
+	if err != nil {
+		return nil, usageError{err}
+	}
+	ledger, err := core.NewMemoryLedger(cfg.Caps())
+	if err != nil {
+		return nil, usageError{err}
+	}
+	w, err := journal.Open(cfg.Journal.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (set --journal, COSTPLAN_JOURNAL or [journal] path)", err)
+	}
+	anthropic, _ := url.Parse(cfg.Upstream.Anthropic)
+	openai, _ := url.Parse(cfg.Upstream.OpenAI)
+	s := &session{id: newSessionID(), cfg: cfg, log: log, ledger: ledger, prices: prices, journal: w}
+	s.meter = &proxy.Meter{
+		Ledger: ledger, Prices: prices, Recorder: w, Session: s.id, Logger: log,
+		MinOutput: cfg.Budget.MinOutputTokens, MaxBody: int64(cfg.Proxy.MaxBody),
+	}
+	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
+	s.handler.AdminToken = cfg.Proxy.AdminToken
+	s.handler.Logger = log
+	s.cancel = ledger.Subscribe(s.onEvent)
+	s.record(ctx, journal.EventStart, command, args)
+	return s, nil
+}
+
+// onEvent journals the ledger's lifecycle events.
+func (s *session) onEvent(e core.Event) {
+	var ev string
+	switch e.Kind {
+	case core.EventWarn:
+		ev = journal.EventWarn
+	case core.EventLock:
+		ev = journal.EventLock
+	case core.EventReset:
+		ev = journal.EventReset
+	default:
+		return
+	}
+	s.recordSnapshot(context.Background(), ev, e.Snapshot, "", 0)
+}
+
+func (s *session) record(ctx context.Context, event, command string, args int) {
+	snap, err := s.ledger.Snapshot(ctx)
+	if err != nil {
+		s.log.Error("budget snapshot", "err", err)
+	}
+	s.recordSnapshot(ctx, event, snap, command, args)
+}
+
+func (s *session) recordSnapshot(ctx context.Context, event string, snap core.Snapshot, command string, args int) {
+	rec := journal.Record{
+		Type: journal.TypeSession, Session: s.id, Event: event, SessionCap: snap.Session, PerCallCap: snap.PerCall,
+		Spent: snap.Spent, Calls: snap.Calls, Refused: snap.Refused, Command: command, Args: args,
+	}
+	if err := s.journal.Append(context.WithoutCancel(ctx), rec); err != nil {
+		s.log.Error("journal", "err", err)
+	}
+}
+
+// close waits for calls in flight (until ctx ends), writes the end record and
+// closes the journal.
+func (s *session) close(ctx context.Context) error {
+	if err := s.meter.Wait(ctx); err != nil {
+		s.log.Warn("calls still in flight at exit", "err", err)
+	}
+	s.record(ctx, journal.EventEnd, "", 0)
+	s.cancel()
+	return s.journal.Close()
+}
+
+// announceCaps returns the line that says which caps apply.
+func announceCaps(cfg *Config) string {
+	per := "no per-call cap"
+	if cfg.Budget.PerCall > 0 {
+		per = cfg.Budget.PerCall.String() + " per call"
+	}
+	line := fmt.Sprintf("budget: %s per session, %s", cfg.Budget.Session, per)
+	if cfg.DefaultCaps {
+		line += " (defaults; set --session and --per-call, or [budget] in costplan.toml)"
+	}
+	return line
+}
