@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/pricing"
 )
 
 // CLI is the command line: global flags and one field per command.
@@ -11,6 +12,7 @@ type CLI struct {
 	Version VersionCmd `cmd:"" help:"Print the version."`
 	Pricing PricingCmd `cmd:"" help:"Show the price table, one model's prices, or import a LiteLLM price file."`
 	Predict PredictCmd `cmd:"" help:"Price a prompt before sending it (no network call)."`
+	Exec    ExecCmd    `cmd:"" help:"Run a command (an agent, a CI job) under a budget; stop it when the budget is spent."`
 	Proxy   ProxyCmd   `cmd:"" help:"Run the budget-enforcing proxy as a server."`
 }
 
@@ -73,3 +75,6 @@ func (u UpstreamFlags) apply(cfg *Config) {
 
 // tokensOf converts a flag's token count.
 func tokensOf(n int64) core.Tokens { return core.Tokens(n) }
+
+// encodingOf converts an encoding name.
+func encodingOf(name string) pricing.Encoding { return pricing.Encoding(name) }

@@ -44,6 +44,16 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	env    func(string) string
+	// environ is the whole environment, for a child's.
+	environ func() []string
+}
+
+// stdinFile returns stdin as a file when it is one (a terminal can only be a file).
+func (a *app) stdinFile() *os.File {
+	if f, ok := a.stdin.(*os.File); ok {
+		return f
+	}
+	return nil
 }
 
 func main() {
@@ -53,7 +63,7 @@ func main() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C stops at once
 	}()
-	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.Getenv})
+	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.Getenv, environ: os.Environ})
 	stop()
 	os.Exit(code)
 }

@@ -25,6 +25,7 @@ type session struct {
 	prices  *pricing.Table
 	journal *journal.Writer
 	meter   *proxy.Meter
+	tally   *tally
 	handler *proxy.Handler
 	cancel  func()
 }
@@ -58,8 +59,9 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	anthropic, _ := url.Parse(cfg.Upstream.Anthropic)
 	openai, _ := url.Parse(cfg.Upstream.OpenAI)
 	s := &session{id: newSessionID(), cfg: cfg, log: log, ledger: ledger, prices: prices, journal: w}
+	s.tally = &tally{next: w, byName: map[string]*modelTally{}}
 	s.meter = &proxy.Meter{
-		Ledger: ledger, Prices: prices, Recorder: w, Session: s.id, Logger: log,
+		Ledger: ledger, Prices: prices, Recorder: s.tally, Session: s.id, Logger: log, Estimator: pricing.NewEstimator(),
 		MinOutput: cfg.Budget.MinOutputTokens, MaxBody: int64(cfg.Proxy.MaxBody),
 	}
 	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
