@@ -87,6 +87,9 @@ type Meter struct {
 	contexts   *contextSizes
 	inflight   sync.WaitGroup
 	journalErr atomic.Pointer[string]
+	// unjournaled is the cost of calls settled but not yet in the journal, which
+	// time-window spend read from the journal cannot see yet.
+	unjournaled atomic.Int64
 }
 
 // DefaultHint says how to raise each limit when CostPlan runs from its command line.
@@ -321,6 +324,9 @@ func (m *Meter) reserve(ctx context.Context, c *callState) (core.Grant, error) {
 		var err error
 		if windows, err = m.Windows(ctx); err != nil {
 			return core.Grant{}, fmt.Errorf("read the time-window spend: %w", err)
+		}
+		for i := range windows {
+			windows[i].Spent += core.Money(m.unjournaled.Load())
 		}
 	}
 	minOut := m.MinOutput

@@ -125,6 +125,8 @@ func (c *callState) finish(status int, u core.Usage, complete bool, out *outputT
 			u = c.estimateUsage(u, out)
 		}
 		cost, _ := pricing.Cost(c.res.Model, u)
+		c.m.unjournaled.Add(int64(cost))
+		defer c.m.unjournaled.Add(-int64(cost))
 		ctx := context.WithoutCancel(c.req.Context())
 		st, err := c.m.Ledger.Settle(ctx, c.grant.ID, cost)
 		if err != nil {

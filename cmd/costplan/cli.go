@@ -14,6 +14,8 @@ type CLI struct {
 	Predict PredictCmd `cmd:"" help:"Price a prompt before sending it (no network call)."`
 	Exec    ExecCmd    `cmd:"" help:"Run a command (an agent, a CI job) under a budget; stop it when the budget is spent."`
 	Proxy   ProxyCmd   `cmd:"" help:"Run the budget-enforcing proxy as a server."`
+	History HistoryCmd `cmd:"" help:"List the calls in the journal."`
+	Stats   StatsCmd   `cmd:"" help:"Totals and breakdowns of the journal, with what caching saved."`
 }
 
 // Globals are the flags every command takes.
@@ -41,6 +43,8 @@ type BudgetFlags struct {
 	PerCall *core.Money `name:"per-call" placeholder:"USD" help:"Cap on one call's worst-case cost in USD; 0 means no per-call cap (default 1, or [budget] per_call)."`
 	Session *core.Money `placeholder:"USD" help:"Cap on the whole session in USD (default 5, or [budget] session)."`
 	WarnAt  *float64    `name:"warn-at" placeholder:"FRACTION" help:"Warn once when this fraction of the session cap is spent (default 0.8)."`
+	Daily   *core.Money `placeholder:"USD" help:"Cap on today's spend across sessions, counted from the journal (default none, or [budget] daily)."`
+	Monthly *core.Money `placeholder:"USD" help:"Cap on this calendar month's spend across sessions, counted from the journal (default none, or [budget] monthly)."`
 }
 
 // apply puts the flags that were given into cfg.
@@ -55,6 +59,12 @@ func (b BudgetFlags) apply(cfg *Config) {
 	}
 	if b.WarnAt != nil {
 		cfg.Budget.WarnAt = *b.WarnAt
+	}
+	if b.Daily != nil {
+		cfg.Budget.Daily = *b.Daily
+	}
+	if b.Monthly != nil {
+		cfg.Budget.Monthly = *b.Monthly
 	}
 }
 

@@ -64,7 +64,19 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 		Ledger: ledger, Prices: prices, Recorder: s.tally, Session: s.id, Logger: log, Estimator: pricing.NewEstimator(),
 		MinOutput: cfg.Budget.MinOutputTokens, MaxBody: int64(cfg.Proxy.MaxBody),
 	}
+	if b := cfg.Budget; b.Daily > 0 || b.Monthly > 0 {
+		loc, _ := cfg.Location()
+		tail := &journal.Tail{Path: cfg.Journal.Path, Location: loc}
+		s.meter.Windows = func(ctx context.Context) ([]core.Window, error) {
+			spend, err := tail.Refresh(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return spend.Windows(b.Daily, b.Monthly), nil
+		}
+	}
 	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
+	s.handler.Windows = s.meter.Windows
 	s.handler.AdminToken = cfg.Proxy.AdminToken
 	s.handler.Logger = log
 	s.cancel = ledger.Subscribe(s.onEvent)
@@ -124,6 +136,12 @@ func announceCaps(cfg *Config) string {
 		per = cfg.Budget.PerCall.String() + " per call"
 	}
 	line := fmt.Sprintf("budget: %s per session, %s", cfg.Budget.Session, per)
+	if cfg.Budget.Daily > 0 {
+		line += ", " + cfg.Budget.Daily.String() + " per day"
+	}
+	if cfg.Budget.Monthly > 0 {
+		line += ", " + cfg.Budget.Monthly.String() + " per month"
+	}
 	if cfg.DefaultCaps {
 		line += " (defaults; set --session and --per-call, or [budget] in costplan.toml)"
 	}
