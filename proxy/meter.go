@@ -277,6 +277,10 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 		return m.refusal(req, c, err), nil
 	}
 	c.grant = grant
+	if rep := reportFrom(req.Context()); rep != nil {
+		rep.Model, rep.PriceModel, rep.Note = r.model, res.Model.Name, res.Note
+		rep.InputEstimate, rep.Reserved, rep.Granted = c.inputEstimate, grant.Amount, grant.Tokens
+	}
 	m.inflight.Add(1)
 	if body, err = a.rewrite(body, r, grant.Tokens); err != nil {
 		c.upstreamFailed(err)
@@ -354,6 +358,12 @@ func (m *Meter) refusal(req *http.Request, c *callState, err error) *http.Respon
 	msg := "costplan: " + be.Error()
 	if h := hint(be.Limit); h != "" {
 		msg += "; " + h
+	}
+	if rep := reportFrom(req.Context()); rep != nil {
+		rep.Model, rep.Refusal = c.r.model, be
+		if c.res.Model != nil {
+			rep.PriceModel = c.res.Model.Name
+		}
 	}
 	c.refuse(http.StatusTooManyRequests, string(be.Limit), err)
 	resp := m.reply(req, c.a, http.StatusTooManyRequests, "rate_limit_error", "costplan_budget_exceeded", msg, string(be.Limit))

@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/sse"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/pricing"
 )
@@ -133,6 +134,9 @@ func (c *callState) finish(status int, u core.Usage, complete bool, out *outputT
 			c.m.log.Error("settle", "err", err)
 		}
 		c.cost, c.remaining = cost, st.Remaining
+		if rep := reportFrom(c.req.Context()); rep != nil {
+			rep.Usage, rep.Cost, rep.Estimated, rep.Violation, rep.Remaining, rep.Settled = u, cost, estimated, st.Violation, st.Remaining, true
+		}
 		rec := c.record(outcome, status)
 		rec.Usage, rec.Cost, rec.Estimated, rec.Violation = u, cost, estimated, st.Violation
 		if cause != nil && !errors.Is(cause, io.EOF) {
@@ -208,7 +212,7 @@ type meteredStream struct {
 	resp *http.Response
 	buf  []byte
 
-	split sseSplitter
+	split sse.Splitter
 	out   []byte
 	off   int
 	err   error
@@ -224,11 +228,11 @@ func (s *meteredStream) Read(p []byte) (int, error) {
 		}
 		n, err := s.src.Read(s.buf)
 		if n > 0 {
-			s.split.push(s.buf[:n], s.forward)
+			s.split.Push(s.buf[:n], s.forward)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				s.split.flush(s.forward)
+				s.split.Flush(s.forward)
 			}
 			s.err = err
 		}
@@ -238,7 +242,7 @@ func (s *meteredStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *meteredStream) forward(ev *sseEvent) {
+func (s *meteredStream) forward(ev *sse.Event) {
 	if b := s.tap.event(ev); b != nil {
 		s.out = append(s.out, b...)
 	}

@@ -14,8 +14,10 @@ type CLI struct {
 	Predict PredictCmd `cmd:"" help:"Price a prompt before sending it (no network call)."`
 	Exec    ExecCmd    `cmd:"" help:"Run a command (an agent, a CI job) under a budget; stop it when the budget is spent."`
 	Proxy   ProxyCmd   `cmd:"" help:"Run the budget-enforcing proxy as a server."`
+	Run     RunCmd     `cmd:"" help:"Make one call under the budget and compare the prediction with reality."`
 	History HistoryCmd `cmd:"" help:"List the calls in the journal."`
 	Stats   StatsCmd   `cmd:"" help:"Totals and breakdowns of the journal, with what caching saved."`
+	Mcp     McpCmd     `cmd:"" help:"Serve the MCP tools on stdio: the budget left, cost predictions, prices and recent calls."`
 }
 
 // Globals are the flags every command takes.
