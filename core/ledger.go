@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -26,6 +27,19 @@ type Caps struct {
 	// WarnAt is the fraction of Session at which a warning event fires, in (0, 1];
 	// zero disables the warning.
 	WarnAt float64
+}
+
+// LockReasonSpent is the lock reason when a refusal shows the settled spend leaves
+// too little for a call.
+const LockReasonSpent = "what is left cannot pay the least this call can cost"
+
+// WarnThreshold returns the spend at which the warning fires: WarnAt × Session,
+// rounded down, in integer arithmetic; zero when the warning is off.
+func (c Caps) WarnThreshold() Money {
+	if c.WarnAt <= 0 {
+		return 0
+	}
+	return Money(MulDivFloor(int64(c.Session), int64(math.Round(c.WarnAt*1e6)), 1e6))
 }
 
 // Validate reports caps that cannot be enforced.

@@ -379,7 +379,7 @@ func TestSpentSessionLocksOnce(t *testing.T) {
 		t.Errorf("lock event snapshot: got locked %v spent %d, want true, 900000000", e.Snapshot.Locked, int64(e.Snapshot.Spent))
 	}
 
-	const reason = "the remaining budget cannot pay a minimal call"
+	const reason = core.LockReasonSpent
 	tiny := core.ReserveRequest{Input: 1, Requested: 1}
 	for _, req := range []core.ReserveRequest{needs, tiny, tiny} {
 		_, err := l.Reserve(t.Context(), req)

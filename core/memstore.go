@@ -34,9 +34,7 @@ func NewMemoryStore(caps Caps) (*MemoryStore, error) {
 		return nil, err
 	}
 	s := &MemoryStore{caps: caps, holds: map[string]Money{}}
-	if caps.WarnAt > 0 {
-		s.warnThreshold = Money(float64(caps.Session) * caps.WarnAt)
-	}
+	s.warnThreshold = caps.WarnThreshold()
 	return s, nil
 }
 
@@ -59,7 +57,7 @@ func (s *MemoryStore) Reserve(_ context.Context, req ReserveRequest) (Grant, Eve
 		var ev EventKind
 		if b.limit == LimitSession && s.caps.Session-s.spent < needed {
 			// Even with every call in flight released, the session cannot pay: it is spent.
-			s.locked, s.lockReason = true, "the remaining budget cannot pay a minimal call"
+			s.locked, s.lockReason = true, LockReasonSpent
 			ev = EventLock
 		}
 		return Grant{}, ev, err
