@@ -93,6 +93,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.rp.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
+	// The reverse proxy adds a stream's trailers to the values of the headers of the
+	// same names sent at its start; keep the final value, or clients read the first.
+	for _, k := range [...]string{HeaderCost, HeaderRemaining} {
+		if v := w.Header().Values(k); len(v) > 1 {
+			w.Header().Set(k, v[len(v)-1])
+		}
+	}
 }
 
 // rewrite points the outgoing request at the provider's upstream.

@@ -251,6 +251,12 @@ func (s *meteredStream) forward(ev *sse.Event) {
 // end settles the call when the upstream stream ends or breaks.
 func (s *meteredStream) end(err error) {
 	u, complete := s.tap.result()
+	if (complete || s.tap.failed()) && !errors.Is(err, io.EOF) {
+		// The final event or an error event arrived: a read that fails after it (a
+		// client that leaves once it has the whole stream cancels the upstream
+		// request) cuts nothing short.
+		err = io.EOF
+	}
 	outcome := journal.OutcomeOK
 	switch {
 	case !errors.Is(err, io.EOF):
