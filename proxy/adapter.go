@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/sse"
 )
 
 // adapter reads and rewrites one wire API.
@@ -26,9 +27,9 @@ type adapter interface {
 
 // tap reads usage from the events of a streamed response as they pass.
 type tap interface {
-	// event sees one event and returns the bytes to forward: ev.raw, other bytes,
+	// event sees one event and returns the bytes to forward: ev.Raw, other bytes,
 	// or nil to withhold the event.
-	event(ev *sseEvent) []byte
+	event(ev *sse.Event) []byte
 	// result is the usage seen so far and whether the stream finished with it.
 	result() (u core.Usage, complete bool)
 	// failed reports an error event in the stream (after the 200 status).

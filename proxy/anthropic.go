@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/sse"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/pricing"
 )
@@ -176,21 +177,25 @@ type anthropicTap struct {
 	stopped   bool
 	errored   bool
 	generated outputText
+	// final is set by a message_delta carrying output_tokens, the real usage.
+	final bool
 }
 
-func (t *anthropicTap) event(ev *sseEvent) []byte {
-	name := string(ev.name)
+func (t *anthropicTap) event(ev *sse.Event) []byte {
+	name := string(ev.Name)
 	if name == "" {
-		name = gjson.GetBytes(ev.data, "type").Str
+		name = gjson.GetBytes(ev.Data, "type").Str
 	}
 	switch name {
 	case "message_start":
 		t.started = true
-		t.u.start(gjson.GetBytes(ev.data, "message.usage"))
+		t.u.start(gjson.GetBytes(ev.Data, "message.usage"))
 	case "message_delta":
-		t.u.delta(gjson.GetBytes(ev.data, "usage"))
+		u := gjson.GetBytes(ev.Data, "usage")
+		t.u.delta(u)
+		t.final = t.final || u.Get("output_tokens").Type == gjson.Number
 	case "content_block_delta":
-		d := gjson.GetBytes(ev.data, "delta")
+		d := gjson.GetBytes(ev.Data, "delta")
 		for _, k := range [...]string{"text", "thinking", "partial_json"} {
 			if v := d.Get(k); v.Exists() {
 				t.generated.add(v.Str)
@@ -202,11 +207,11 @@ func (t *anthropicTap) event(ev *sseEvent) []byte {
 	case "error":
 		t.errored = true
 	}
-	return ev.raw
+	return ev.Raw
 }
 
 func (t *anthropicTap) result() (core.Usage, bool) {
-	return t.u.usage(), t.started && t.stopped && !t.errored
+	return t.u.usage(), t.started && t.final && t.stopped && !t.errored
 }
 
 func (t *anthropicTap) output() *outputText { return &t.generated }

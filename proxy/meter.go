@@ -373,11 +373,14 @@ func (m *Meter) refusal(req *http.Request, c *callState, err error) *http.Respon
 	return resp
 }
 
-// recordJournalError remembers that the journal failed, so later calls are refused.
-func (m *Meter) recordJournalError(err error) {
+// recordJournalError remembers that the journal failed, so later calls are refused,
+// and logs the figures of the record that was lost so its spend stays on record.
+func (m *Meter) recordJournalError(err error, rec journal.Record) {
 	msg := err.Error()
 	m.journalErr.Store(&msg)
-	m.log.Error("journal append failed; refusing calls until it works", "err", err)
+	m.log.Error("journal append failed; refusing calls until it works", "err", err,
+		"session", rec.Session, "model", rec.Model, "outcome", rec.Outcome, "status", rec.Status,
+		"cost_usd", rec.Cost.Decimal(), "estimated", rec.Estimated)
 }
 
 // contextSizes remembers the context size of recent Responses API responses, so a

@@ -8,6 +8,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/sse"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/pricing"
 )
@@ -183,24 +184,24 @@ type chatTap struct {
 
 var usageNull = []byte(`,"usage":null`)
 
-func (t *chatTap) event(ev *sseEvent) []byte {
-	if bytes.Equal(ev.data, []byte("[DONE]")) {
+func (t *chatTap) event(ev *sse.Event) []byte {
+	if bytes.Equal(ev.Data, []byte("[DONE]")) {
 		t.done = true
-		return ev.raw
+		return ev.Raw
 	}
-	if len(ev.data) == 0 {
-		return ev.raw
+	if len(ev.Data) == 0 {
+		return ev.Raw
 	}
-	if gjson.GetBytes(ev.data, "error").Exists() {
+	if gjson.GetBytes(ev.Data, "error").Exists() {
 		t.errored = true
 	}
-	if u := gjson.GetBytes(ev.data, "usage"); u.IsObject() {
+	if u := gjson.GetBytes(ev.Data, "usage"); u.IsObject() {
 		t.u, t.gotUsage = chatUsage(u), true
-		if t.inject && len(gjson.GetBytes(ev.data, "choices").Array()) == 0 {
+		if t.inject && len(gjson.GetBytes(ev.Data, "choices").Array()) == 0 {
 			return nil
 		}
 	}
-	gjson.GetBytes(ev.data, "choices").ForEach(func(_, c gjson.Result) bool {
+	gjson.GetBytes(ev.Data, "choices").ForEach(func(_, c gjson.Result) bool {
 		d := c.Get("delta")
 		t.generated.add(d.Get("content").Str)
 		t.generated.add(d.Get("reasoning_content").Str)
@@ -210,12 +211,12 @@ func (t *chatTap) event(ev *sseEvent) []byte {
 		})
 		return true
 	})
-	if t.inject && bytes.Contains(ev.raw, usageNull) {
-		t.scratch = append(t.scratch[:0], ev.raw...)
+	if t.inject && bytes.Contains(ev.Raw, usageNull) {
+		t.scratch = append(t.scratch[:0], ev.Raw...)
 		t.scratch = bytes.ReplaceAll(t.scratch, usageNull, nil)
 		return t.scratch
 	}
-	return ev.raw
+	return ev.Raw
 }
 
 func (t *chatTap) result() (core.Usage, bool) { return t.u, t.gotUsage }
@@ -309,29 +310,29 @@ type responsesTap struct {
 	generated outputText
 }
 
-func (t *responsesTap) event(ev *sseEvent) []byte {
-	name := string(ev.name)
-	if len(ev.data) == 0 || bytes.Equal(ev.data, []byte("[DONE]")) {
-		return ev.raw
+func (t *responsesTap) event(ev *sse.Event) []byte {
+	name := string(ev.Name)
+	if len(ev.Data) == 0 || bytes.Equal(ev.Data, []byte("[DONE]")) {
+		return ev.Raw
 	}
 	if name == "" {
-		name = gjson.GetBytes(ev.data, "type").Str
+		name = gjson.GetBytes(ev.Data, "type").Str
 	}
 	switch name {
 	case "error":
 		t.errored = true
 	case "response.completed", "response.incomplete", "response.failed":
 		t.errored = t.errored || name == "response.failed"
-		resp := gjson.GetBytes(ev.data, "response")
+		resp := gjson.GetBytes(ev.Data, "response")
 		t.id = resp.Get("id").Str
 		if u := resp.Get("usage"); u.IsObject() {
 			t.u, t.final = responsesUsage(u), true
 		}
 	case "response.output_text.delta", "response.reasoning_text.delta", "response.reasoning_summary_text.delta",
 		"response.function_call_arguments.delta", "response.refusal.delta":
-		t.generated.add(gjson.GetBytes(ev.data, "delta").Str)
+		t.generated.add(gjson.GetBytes(ev.Data, "delta").Str)
 	}
-	return ev.raw
+	return ev.Raw
 }
 
 func (t *responsesTap) result() (core.Usage, bool) { return t.u, t.final }

@@ -82,7 +82,12 @@ func (c *callState) whole(resp *http.Response) (*http.Response, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	resp.Body.Close()
 	if err != nil {
-		c.finish(resp.StatusCode, core.Usage{}, false, nil, journal.OutcomeAborted, err)
+		// The client gets no part of this response: the Handler answers 502.
+		status := http.StatusBadGateway
+		if c.req.Context().Err() != nil {
+			status = 499
+		}
+		c.finish(status, core.Usage{}, false, nil, journal.OutcomeAborted, err)
 		return nil, err
 	}
 	u, ok := c.a.usage(body)
@@ -193,7 +198,7 @@ func (c *callState) append(rec journal.Record) {
 		return
 	}
 	if err := c.m.Recorder.Append(context.WithoutCancel(c.req.Context()), rec); err != nil {
-		c.m.recordJournalError(err)
+		c.m.recordJournalError(err, rec)
 		return
 	}
 	if c.m.journalErr.Load() != nil {
@@ -259,10 +264,12 @@ func (s *meteredStream) end(err error) {
 	}
 	outcome := journal.OutcomeOK
 	switch {
+	case s.tap.failed():
+		// An error event ends the stream; a read that fails after it (the client
+		// leaves on the error) does not make it an abort.
+		outcome = journal.OutcomeUpstreamError
 	case !errors.Is(err, io.EOF):
 		outcome = journal.OutcomeAborted
-	case s.tap.failed():
-		outcome = journal.OutcomeUpstreamError
 	}
 	if r, ok := s.tap.(*responsesTap); ok && complete {
 		s.c.m.contexts.put(r.id, u.TotalInput()+u.OutputTokens)
@@ -279,11 +286,24 @@ func (s *meteredStream) trailers() {
 // Close settles a stream the client abandoned before its end.
 func (s *meteredStream) Close() error {
 	err := s.src.Close()
-	if s.err == nil {
-		u, _ := s.tap.result()
-		s.c.finish(s.resp.StatusCode, u, false, s.tap.output(), journal.OutcomeAborted, errors.New("the client closed the stream early"))
-		s.trailers()
+	if _, complete := s.tap.result(); complete || s.err != nil {
+		// The final event passed, or the upstream ended, before the client stopped
+		// reading (the OpenAI SDKs close the body at [DONE], before its end): settle
+		// as read to the end. After end has run, this changes nothing.
+		cause := s.err
+		if cause == nil {
+			cause = io.EOF
+		}
+		s.end(cause)
+		return err
 	}
+	u, _ := s.tap.result()
+	outcome := journal.OutcomeAborted
+	if s.tap.failed() {
+		outcome = journal.OutcomeUpstreamError
+	}
+	s.c.finish(s.resp.StatusCode, u, false, s.tap.output(), outcome, errors.New("the client closed the stream early"))
+	s.trailers()
 	return err
 }
 
