@@ -30,6 +30,7 @@ type ExecCmd struct {
 	PTY           string    `name:"pty" enum:",auto,always,never" default:"" placeholder:"auto|always|never" help:"Run the child under a pseudo-terminal: auto (when stdin is a terminal), always or never."`
 	Agent         string    `enum:",auto,claude,codex,none" default:"" placeholder:"auto|claude|codex|none" help:"Adapt the command line of a coding agent; auto detects it by the command's name."`
 	Quiet         bool      `short:"q" help:"Print no warning line and no summary."`
+	MCP           bool      `name:"mcp" help:"Give a detected agent (claude, codex) CostPlan's MCP server for this session on its command line, leaving its config files alone (also [exec] mcp)."`
 	Cmd           []string  `arg:"" passthrough:"partial" name:"command" help:"The command to run, after --."`
 }
 
@@ -67,6 +68,7 @@ func (c *ExecCmd) apply(cfg *Config) {
 		cfg.Exec.Grace = *c.Grace
 	}
 	cfg.Exec.Quiet = cfg.Exec.Quiet || c.Quiet
+	cfg.Exec.MCP = cfg.Exec.MCP || c.MCP
 }
 
 // stopSignals are the signals --signal accepts.
@@ -182,6 +184,9 @@ func (c *ExecCmd) supervise(a *app, cfg *Config, s *session, p execPlan, origin 
 	argv := p.argv
 	if p.agent == wrap.AgentCodex {
 		argv = wrap.InjectCodex(argv, origin+"/v1")
+	}
+	if cfg.Exec.MCP {
+		argv = withMCP(a.stderr, p.agent, argv, cfg, origin, s.id)
 	}
 	env := wrap.Environ(a.environ(), map[string]string{
 		"ANTHROPIC_BASE_URL": origin, "OPENAI_BASE_URL": origin + "/v1",

@@ -76,6 +76,7 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 		}
 	}
 	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
+	s.handler.MCP = s.mcpServer().Handler()
 	s.handler.Windows = s.meter.Windows
 	s.handler.AdminToken = cfg.Proxy.AdminToken
 	s.handler.Logger = log
