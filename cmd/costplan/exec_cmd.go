@@ -206,7 +206,8 @@ func (c *ExecCmd) supervise(a *app, cfg *Config, s *session, p execPlan, origin 
 		defer mu.Unlock()
 		switch {
 		case e.Kind == core.EventWarn && !cfg.Exec.Quiet:
-			say("warning: spent %s of the %s session budget (%.0f%%)", e.Snapshot.Spent, e.Snapshot.Session, 100*cfg.Budget.WarnAt)
+			say("warning: spent %s of the %s session budget (%.0f%%)", e.Snapshot.Spent, e.Snapshot.Session,
+				100*e.Snapshot.Spent.Float()/e.Snapshot.Session.Float())
 		case e.Kind == core.EventLock && cfg.Exec.OnExhaust == "stop" && !stopped:
 			stopped = true
 			say("budget spent: %s of %s (%s); stopping %s. Raise it with --session USD or [budget] session.",

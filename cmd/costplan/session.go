@@ -28,6 +28,10 @@ type session struct {
 	tally   *tally
 	handler *proxy.Handler
 	cancel  func()
+	// command and args describe what the session runs (argv[0] and the argument
+	// count, never the arguments), for every session record.
+	command string
+	args    int
 }
 
 // newSessionID returns a random session identifier.
@@ -58,7 +62,7 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	}
 	anthropic, _ := url.Parse(cfg.Upstream.Anthropic)
 	openai, _ := url.Parse(cfg.Upstream.OpenAI)
-	s := &session{id: newSessionID(), cfg: cfg, log: log, ledger: ledger, prices: prices, journal: w}
+	s := &session{id: newSessionID(), cfg: cfg, log: log, ledger: ledger, prices: prices, journal: w, command: command, args: args}
 	s.tally = &tally{next: w, byName: map[string]*modelTally{}}
 	s.meter = &proxy.Meter{
 		Ledger: ledger, Prices: prices, Recorder: s.tally, Session: s.id, Logger: log, Estimator: pricing.NewEstimator(),
@@ -81,7 +85,7 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	s.handler.AdminToken = cfg.Proxy.AdminToken
 	s.handler.Logger = log
 	s.cancel = ledger.Subscribe(s.onEvent)
-	s.record(ctx, journal.EventStart, command, args)
+	s.record(ctx, journal.EventStart)
 	return s, nil
 }
 
@@ -98,21 +102,21 @@ func (s *session) onEvent(e core.Event) {
 	default:
 		return
 	}
-	s.recordSnapshot(context.Background(), ev, e.Snapshot, "", 0)
+	s.recordSnapshot(context.Background(), ev, e.Snapshot)
 }
 
-func (s *session) record(ctx context.Context, event, command string, args int) {
+func (s *session) record(ctx context.Context, event string) {
 	snap, err := s.ledger.Snapshot(ctx)
 	if err != nil {
 		s.log.Error("budget snapshot", "err", err)
 	}
-	s.recordSnapshot(ctx, event, snap, command, args)
+	s.recordSnapshot(ctx, event, snap)
 }
 
-func (s *session) recordSnapshot(ctx context.Context, event string, snap core.Snapshot, command string, args int) {
+func (s *session) recordSnapshot(ctx context.Context, event string, snap core.Snapshot) {
 	rec := journal.Record{
 		Type: journal.TypeSession, Session: s.id, Event: event, SessionCap: snap.Session, PerCallCap: snap.PerCall,
-		Spent: snap.Spent, Calls: snap.Calls, Refused: snap.Refused, Command: command, Args: args,
+		Spent: snap.Spent, Calls: snap.Calls, Refused: snap.Refused, Command: s.command, Args: s.args,
 	}
 	if err := s.journal.Append(context.WithoutCancel(ctx), rec); err != nil {
 		s.log.Error("journal", "err", err)
@@ -125,7 +129,7 @@ func (s *session) close(ctx context.Context) error {
 	if err := s.meter.Wait(ctx); err != nil {
 		s.log.Warn("calls still in flight at exit", "err", err)
 	}
-	s.record(ctx, journal.EventEnd, "", 0)
+	s.record(ctx, journal.EventEnd)
 	s.cancel()
 	return s.journal.Close()
 }
