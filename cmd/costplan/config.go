@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,14 +119,17 @@ func configPath(flag string, env func(string) string) (path string, required boo
 	return filepath.Join(xdgDir(env, "XDG_CONFIG_HOME", ".config"), "costplan", "costplan.toml"), false
 }
 
-// xdgDir returns $name, or ~/fallback when it is unset.
+// xdgDir returns $name, or $HOME/fallback when it is unset.
 func xdgDir(env func(string) string, name, fallback string) string {
 	if d := env(name); d != "" {
 		return d
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		home = "."
+	home := env("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			home = "."
+		}
 	}
 	return filepath.Join(home, fallback)
 }
@@ -195,8 +199,20 @@ func configError(path string, err error) error {
 		}
 		return fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, msg)
 	}
+	// A value of the wrong TOML type for a plain field (a string for a number, say)
+	// is not a ParseError; its text still names the line and the key.
+	if m := tomlTypeError.FindStringSubmatch(err.Error()); m != nil {
+		line := ""
+		if m[1] != "" {
+			line = "line " + m[1] + ": "
+		}
+		return fmt.Errorf("config %s: %skey %s: %s (expected %s)", path, line, m[2], m[3], expectedForm(m[2]))
+	}
 	return fmt.Errorf("config %s: %w", path, err)
 }
+
+// tomlTypeError matches the TOML decoder's error for a value of the wrong type.
+var tomlTypeError = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]+)"\): (.*)$`)
 
 // expectedForm describes the value a key takes, for error messages.
 func expectedForm(key string) string {

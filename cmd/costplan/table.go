@@ -22,13 +22,13 @@ func (t *textTable) write(w io.Writer) error {
 			if i >= len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+			widths[i] = max(widths[i], width(c))
 		}
 	}
 	var b strings.Builder
 	for _, r := range t.rows {
 		for i, c := range r {
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			pad := strings.Repeat(" ", widths[i]-width(c))
 			if i > 0 {
 				b.WriteString("  ")
 			}
@@ -46,4 +46,22 @@ func (t *textTable) write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// width is the number of columns s takes on a terminal: its runes, less the ANSI
+// escape sequences that paint adds.
+func width(s string) int {
+	n := 0
+	for {
+		i := strings.Index(s, "\x1b[")
+		if i < 0 {
+			return n + utf8.RuneCountInString(s)
+		}
+		n += utf8.RuneCountInString(s[:i])
+		end := strings.IndexByte(s[i:], 'm')
+		if end < 0 {
+			return n + utf8.RuneCountInString(s[i:])
+		}
+		s = s[i+end+1:]
+	}
 }
