@@ -393,8 +393,8 @@ func execLines(out, prefix string) []string {
 
 // execCaller runs testdata/exec/caller.sh under costplan exec with a session cap
 // that pays for three calls of the fake: the fourth is refused and locks the
-// session. extra are costplan flags. secret is passed to the script as an argument
-// that it ignores and that must never reach the journal.
+// session. extra are costplan flags. The script also gets an argument that looks
+// like a secret, which it ignores and which must never reach the journal.
 func execCaller(t *testing.T, bin, mode string, extra ...string) (r *execRun, markers, journalPath string, fake *execFake) {
 	fake = execFakeAnthropic(t)
 	markers = t.TempDir()
