@@ -93,6 +93,13 @@ func Cost(m *Model, u core.Usage) (core.Money, Breakdown) {
 // that then applies. It switches to the long-context tier when tokens is above its
 // threshold.
 func InputBound(m *Model, tokens core.Tokens, kind InputKind) (input, outputRate core.Money) {
+	return InputBoundCached(m, tokens, 0, kind)
+}
+
+// InputBoundCached is InputBound when up to cached of the tokens are expected to be
+// read from the prompt cache: those are priced at the cache-read rate, the rest at
+// the worst rate of kind.
+func InputBoundCached(m *Model, tokens, cached core.Tokens, kind InputKind) (input, outputRate core.Money) {
 	r, _ := m.RatesFor(tokens)
 	rate := r.Input
 	switch kind {
@@ -101,8 +108,10 @@ func InputBound(m *Model, tokens core.Tokens, kind InputKind) (input, outputRate
 	case InputCacheWrite1h:
 		rate = max(rate, r.CacheWrite1h, r.CacheWrite5m)
 	}
+	cached = min(max(cached, 0), tokens)
 	var a acc
-	a.add(tokens, rate)
+	a.add(tokens-cached, rate)
+	a.add(cached, r.CacheRead)
 	return a.ceilDiv(1_000_000), r.Output
 }
 

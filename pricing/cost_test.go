@@ -244,3 +244,18 @@ func TestInputBound(t *testing.T) {
 		}
 	}
 }
+
+func TestInputBoundCached(t *testing.T) {
+	tb := newTable(t, Options{})
+	r, _ := tb.Lookup("claude-opus-4-5")
+	// 10,000 tokens, 8,000 of them expected from the cache: 8,000 at $0.50 and
+	// 2,000 at the 1-hour write rate of $10.
+	in, out := InputBoundCached(r.Model, 10_000, 8_000, InputCacheWrite1h)
+	if in != 4_000_000+20_000_000 || out != 25*core.Dollar {
+		t.Errorf("got %d, %d; want 24000000, %d", in, out, 25*core.Dollar)
+	}
+	// More cached than the total is capped at the total.
+	if in, _ := InputBoundCached(r.Model, 1000, 5000, InputPlain); in != 500_000 {
+		t.Errorf("got %d, want 500000", in)
+	}
+}

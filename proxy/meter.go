@@ -85,6 +85,7 @@ type Meter struct {
 	transport  http.RoundTripper
 	log        *slog.Logger
 	contexts   *contextSizes
+	convs      *conversations
 	inflight   sync.WaitGroup
 	journalErr atomic.Pointer[string]
 	// unjournaled is the cost of calls settled but not yet in the journal, which
@@ -124,6 +125,7 @@ func (m *Meter) init() {
 			m.log = slog.New(slog.DiscardHandler)
 		}
 		m.contexts = newContextSizes(4096)
+		m.convs = newConversations(4096)
 	})
 }
 
@@ -310,7 +312,12 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 func (m *Meter) reserve(ctx context.Context, c *callState) (core.Grant, error) {
 	model, r := c.res.Model, c.r
 	est := m.est.CountPrompt(pricing.Encoding(model.Encoding), r.prompt)
-	tokens := est.Tokens
+	c.rawEstimate = est.Tokens
+	c.convKey = m.convs.key(r.prompt, model.Name)
+	tokens, cached := m.convs.bound(c.convKey, est.Tokens, m.now())
+	if model.ContextWindow > 0 {
+		tokens = min(tokens, model.ContextWindow) // the API refuses anything larger
+	}
 	switch {
 	case r.previousResponse != "":
 		if n, ok := m.contexts.get(r.previousResponse); ok {
@@ -322,7 +329,7 @@ func (m *Meter) reserve(ctx context.Context, c *callState) (core.Grant, error) {
 		tokens = max(tokens, model.ContextWindow)
 	}
 	c.inputEstimate = tokens
-	input, rate := pricing.InputBound(model, tokens, r.inputKind)
+	input, rate := pricing.InputBoundCached(model, tokens, cached, r.inputKind)
 	var windows []core.Window
 	if m.Windows != nil {
 		var err error

@@ -585,25 +585,29 @@ func TestOpenAIOutputLimits(t *testing.T) {
 func TestOpenAIChatChoicesReserveEach(t *testing.T) {
 	t.Run("reservation", func(t *testing.T) {
 		// 2,000 tokens per choice at $2/MTok on gpt-5-mini: each extra choice holds
-		// $0.004 more.
-		p := newTestProxy(t)
-		c := openaiClient(p)
+		// $0.004 more. Each call goes through a fresh proxy, so that the second is
+		// not reserved from what the first taught about the conversation.
+		var recs []journal.Record
+		var last *testProxy
 		for _, n := range []int64{1, 3} {
+			p := newTestProxy(t)
 			params := chatParams("gpt-5-mini")
 			params.MaxCompletionTokens = openai.Int(2000)
 			params.N = openai.Int(n)
+			c := openaiClient(p)
 			if _, err := c.Chat.Completions.New(context.Background(), params); err != nil {
 				t.Fatal(err)
 			}
+			recs = append(recs, p.waitCalls(t, 1)...)
+			last = p
 		}
-		recs := p.waitCalls(t, 2)
 		if recs[0].MaxTokensGranted != 2000 || recs[1].MaxTokensGranted != 2000 {
 			t.Errorf("grants: got %v and %v, want 2000", recs[0].MaxTokensGranted, recs[1].MaxTokensGranted)
 		}
 		if got, want := recs[1].Reserved-recs[0].Reserved, core.Money(2*2000*2000); got != want {
 			t.Errorf("reservation of 3 choices minus 1: got %v, want %v", got, want)
 		}
-		if got, want := gjson.GetBytes(p.up.seen()[1].body, "n").Int(), int64(3); got != want {
+		if got, want := gjson.GetBytes(last.up.seen()[0].body, "n").Int(), int64(3); got != want {
 			t.Errorf("upstream n: got %v, want %v", got, want)
 		}
 	})

@@ -29,6 +29,10 @@ type callState struct {
 
 	start, ttfb   time.Time
 	inputEstimate core.Tokens
+	// rawEstimate is the offline estimate before calibration; convKey the
+	// conversation it belongs to.
+	rawEstimate core.Tokens
+	convKey     uint64
 
 	once sync.Once
 	// set by finish
@@ -129,6 +133,8 @@ func (c *callState) finish(status int, u core.Usage, complete bool, out *outputT
 		estimated := !complete
 		if !complete {
 			u = c.estimateUsage(u, out)
+		} else if c.r.previousResponse == "" && !c.r.statefulContext {
+			c.m.convs.learn(c.convKey, c.rawEstimate, u, c.m.now())
 		}
 		cost, _ := pricing.Cost(c.res.Model, u)
 		c.m.unjournaled.Add(int64(cost))
