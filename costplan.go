@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
@@ -92,6 +93,9 @@ type Config struct {
 	UnknownModel string
 	// MinOutputTokens is the smallest output grant worth sending; zero means 1024.
 	MinOutputTokens int64
+	// Hint returns the advice that ends the message of a refusal by limit (see
+	// BudgetExceededError.Limit); nil means advice about the Config fields.
+	Hint func(limit string) string
 }
 
 // ErrBudgetExceeded matches every refusal by the budget (errors.Is); the error is
@@ -197,6 +201,11 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// estimator counts input tokens for every Client and Transport of the process, so
+// that the tokenizer vocabulary is loaded once (on the first call) and not again
+// for each of them.
+var estimator = sync.OnceValue(pricing.NewEstimator)
+
 // newClient builds the budget machinery shared by New and NewTransport.
 func newClient(cfg Config) (*Client, error) {
 	caps := core.Caps{PerCall: cfg.PerCall, Session: cfg.Session, WarnAt: cfg.WarnAt}
@@ -234,9 +243,13 @@ func newClient(cfg Config) (*Client, error) {
 			base = hc.Transport
 		}
 	}
+	hint := sdkHint
+	if cfg.Hint != nil {
+		hint = func(limit core.Limit) string { return cfg.Hint(string(limit)) }
+	}
 	c := &Client{cfg: cfg}
-	c.meter = &proxy.Meter{Ledger: ledger, Prices: prices, Transport: base, Session: newID(),
-		MinOutput: core.Tokens(cfg.MinOutputTokens), Hint: sdkHint}
+	c.meter = &proxy.Meter{Ledger: ledger, Prices: prices, Estimator: estimator(), Transport: base, Session: newID(),
+		MinOutput: core.Tokens(cfg.MinOutputTokens), Hint: hint}
 	if cfg.JournalPath != "" {
 		if c.journal, err = journal.Open(cfg.JournalPath); err != nil {
 			return nil, fmt.Errorf("costplan: %w", err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -105,11 +106,18 @@ func (c *Client) GenerateStream(ctx context.Context, messages []Message) (iter.S
 		var split sse.Splitter
 		var pending []string
 		var text bytes.Buffer
+		var failed error // an error event in the stream
 		defer func() { out.Text = text.String() }()
 		buf := make([]byte, 16<<10)
 		for {
 			n, rerr := resp.Body.Read(buf)
 			split.Push(buf[:n], func(ev *sse.Event) {
+				if failed != nil {
+					return
+				}
+				if failed = streamError(ev, resp.StatusCode); failed != nil {
+					return
+				}
 				if t := c.delta(ev, out); t != "" {
 					text.WriteString(t)
 					pending = append(pending, t)
@@ -121,6 +129,11 @@ func (c *Client) GenerateStream(ctx context.Context, messages []Message) (iter.S
 				}
 			}
 			pending = pending[:0]
+			if failed != nil {
+				final = failed
+				yield("", final)
+				return
+			}
 			if rerr == io.EOF {
 				return
 			}
@@ -141,6 +154,17 @@ func (c *Client) GenerateStream(ctx context.Context, messages []Message) (iter.S
 		return c.finish(out, rep)
 	}
 	return seq, result
+}
+
+// streamError returns the error that an event reports after the stream began (the
+// provider's error object: Anthropic's error event, an OpenAI chunk with "error"), or
+// nil.
+func streamError(ev *sse.Event, status int) error {
+	e := gjson.GetBytes(ev.Data, "error")
+	if !e.IsObject() {
+		return nil
+	}
+	return &APIError{StatusCode: status, Type: e.Get("type").Str, Message: e.Get("message").Str}
 }
 
 // delta reads one stream event: it returns its text and records the model and the
@@ -208,8 +232,9 @@ func (c *Client) send(ctx context.Context, messages []Message, stream bool) (*ht
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if rep := reportOf(ctx); rep != nil && rep.Refusal != nil {
 		be := rep.Refusal
+		// The Meter's message starts with "costplan: ", which Error adds again.
 		return nil, &BudgetExceededError{Limit: string(be.Limit), Spent: be.Spent, Cap: be.Cap, Predicted: be.Needed,
-			Message: gjson.GetBytes(data, "error.message").Str}
+			Message: strings.TrimPrefix(gjson.GetBytes(data, "error.message").Str, "costplan: ")}
 	}
 	ae := &APIError{StatusCode: resp.StatusCode, Message: gjson.GetBytes(data, "error.message").Str,
 		Type: gjson.GetBytes(data, "error.type").Str, RequestID: firstNonEmpty(resp.Header.Get("Request-Id"), resp.Header.Get("X-Request-Id"))}

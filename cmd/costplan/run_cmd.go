@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/costplan/costplan"
@@ -74,9 +75,10 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 		WarnAt: cfg.Budget.WarnAt, Daily: cfg.Budget.Daily, Monthly: cfg.Budget.Monthly,
 		System: c.System, MaxTokens: c.MaxTokens, BaseURL: c.BaseURL,
 		JournalPath: cfg.Journal.Path, UnknownModel: cfg.Pricing.UnknownModel, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
+		Hint: runHint,
 	})
 	if err != nil {
-		return err
+		return sdkError{err}
 	}
 	defer llm.Close()
 	out := io.Writer(a.stdout)
@@ -86,14 +88,14 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 	seq, final := llm.GenerateStream(a.ctx, []costplan.Message{{Role: "user", Content: prompt}})
 	for delta, err := range seq {
 		if err != nil {
-			return err
+			return sdkError{err}
 		}
 		fmt.Fprint(out, delta)
 	}
 	resp, err := final()
 	var violation *costplan.BudgetViolationError
 	if err != nil && !errors.As(err, &violation) {
-		return err
+		return sdkError{err}
 	}
 	if !g.JSON {
 		fmt.Fprintln(out)
@@ -112,6 +114,28 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 	}
 	return nil
 }
+
+// runHint says how to raise the limit that refused a call, in run's flags.
+func runHint(limit string) string {
+	switch core.Limit(limit) {
+	case core.LimitPerCall:
+		return "raise it with --per-call USD, or ask for fewer output tokens with --max-tokens"
+	case core.LimitSession, core.LimitLocked:
+		return "raise it with --session USD"
+	case core.LimitDaily:
+		return "raise it with --daily USD"
+	case core.LimitMonthly:
+		return "raise it with --monthly USD"
+	}
+	return ""
+}
+
+// sdkError drops the "costplan: " that starts the SDK's errors, since main prints
+// its own.
+type sdkError struct{ err error }
+
+func (e sdkError) Error() string { return strings.TrimPrefix(e.err.Error(), "costplan: ") }
+func (e sdkError) Unwrap() error { return e.err }
 
 // errorPercent is (predicted - actual) / actual in percent; 0 when actual is 0.
 func errorPercent(predicted, actual float64) float64 {
