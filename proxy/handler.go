@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -53,8 +54,17 @@ func NewHandler(m *Meter, anthropic, openai *url.URL) *Handler {
 		Transport:     m,
 		FlushInterval: -1,
 		ErrorHandler:  h.proxyError,
+		ErrorLog:      log.New(logWriter{h}, "", 0),
 	}
 	return h
+}
+
+// logWriter passes the reverse proxy's own messages to the Handler's logger.
+type logWriter struct{ h *Handler }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.h.logger().Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func (h *Handler) logger() *slog.Logger {
