@@ -152,7 +152,10 @@ func (c *ExecCmd) Run(a *app, g *Globals) error {
 		ln.Close()
 		return err
 	}
-	go s.warmUp()
+	// Load the tokenizers once the child is on its way, so the first call does
+	// not wait for them and a short command does not pay for them.
+	warm := time.AfterFunc(150*time.Millisecond, s.warmUp)
+	defer warm.Stop()
 	if !cfg.Exec.Quiet {
 		fmt.Fprintf(a.stderr, "costplan: %s; session %s\n", announceCaps(cfg), s.id)
 	}
