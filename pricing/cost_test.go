@@ -259,3 +259,23 @@ func TestInputBoundCached(t *testing.T) {
 		t.Errorf("got %d, want 500000", in)
 	}
 }
+
+func TestOverrideAndImportByAlias(t *testing.T) {
+	imported := []*Model{{Name: "claude-3-haiku-20240307", Provider: ProviderAnthropic, Rates: Rates{Input: 300_000_000, Output: 1_500_000_000}, Source: "prices.json"}}
+	if err := imported[0].finish(); err != nil {
+		t.Fatal(err)
+	}
+	tb := newTable(t, Options{Imported: imported, Overrides: map[string]Entry{"claude-sonnet-4-5-20250929": {Output: 16 * core.Dollar}}, OverrideSource: "c.toml"})
+	for _, name := range []string{"claude-3-haiku", "claude-3-haiku-20240307"} {
+		r, err := tb.Lookup(name)
+		if err != nil || r.Model.Name != "claude-3-haiku" || r.Model.Input != 300_000_000 {
+			t.Errorf("%s: got %+v (%v), want the imported price on the built-in entry", name, r.Model, err)
+		}
+	}
+	for _, name := range []string{"claude-sonnet-4-5", "claude-sonnet-4-5-20250929"} {
+		r, _ := tb.Lookup(name)
+		if r.Model.Name != "claude-sonnet-4-5" || r.Model.Output != 16*core.Dollar || r.Model.Input != 3*core.Dollar {
+			t.Errorf("%s: got %s output %s, want the override on claude-sonnet-4-5", name, r.Model.Name, r.Model.Output)
+		}
+	}
+}

@@ -120,7 +120,7 @@ func New(opts Options) (*Table, error) {
 		t.merge(m)
 	}
 	for name, e := range opts.Overrides {
-		base := t.models[normalize(name)]
+		base := t.find(name)
 		m, err := e.over(name, base, opts.OverrideSource)
 		if err != nil {
 			return nil, fmt.Errorf("%s: [pricing.models.%q]: %w", opts.OverrideSource, name, err)
@@ -134,8 +134,9 @@ func New(opts Options) (*Table, error) {
 // merge puts an imported model in the table, keeping what the import lacks (aliases,
 // tiers, encoding) from an embedded entry of the same name.
 func (t *Table) merge(m *Model) {
-	if old, ok := t.models[m.Name]; ok {
+	if old := t.find(m.Name); old != nil {
 		cp := *m
+		cp.Name = old.Name
 		if len(cp.Aliases) == 0 {
 			cp.Aliases = old.Aliases
 		}
@@ -155,6 +156,23 @@ func (t *Table) merge(m *Model) {
 		m = &cp
 	}
 	t.models[m.Name] = m
+}
+
+// find returns the model named name, directly or by one of its aliases, before
+// the index is built; nil when there is none.
+func (t *Table) find(name string) *Model {
+	n := normalize(name)
+	if m, ok := t.models[n]; ok {
+		return m
+	}
+	for _, m := range t.models {
+		for _, a := range m.Aliases {
+			if normalize(a) == n {
+				return m
+			}
+		}
+	}
+	return nil
 }
 
 func (t *Table) buildIndex() {
