@@ -146,6 +146,8 @@ func (e *BudgetViolationError) Error() string {
 
 // APIError is an error answer of the provider.
 type APIError struct {
+	// Provider is "anthropic" or "openai".
+	Provider   string
 	StatusCode int
 	Type       string
 	Message    string
@@ -153,7 +155,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("costplan: %s API error %d (%s): %s", "provider", e.StatusCode, e.Type, e.Message)
+	return fmt.Sprintf("costplan: %s API error %d (%s): %s", e.Provider, e.StatusCode, e.Type, e.Message)
 }
 
 // Client calls one model under a budget. It is safe for concurrent use by many

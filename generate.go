@@ -115,7 +115,7 @@ func (c *Client) GenerateStream(ctx context.Context, messages []Message) (iter.S
 				if failed != nil {
 					return
 				}
-				if failed = streamError(ev, resp.StatusCode); failed != nil {
+				if failed = c.streamError(ev, resp.StatusCode); failed != nil {
 					return
 				}
 				if t := c.delta(ev, out); t != "" {
@@ -159,12 +159,12 @@ func (c *Client) GenerateStream(ctx context.Context, messages []Message) (iter.S
 // streamError returns the error that an event reports after the stream began (the
 // provider's error object: Anthropic's error event, an OpenAI chunk with "error"), or
 // nil.
-func streamError(ev *sse.Event, status int) error {
+func (c *Client) streamError(ev *sse.Event, status int) error {
 	e := gjson.GetBytes(ev.Data, "error")
 	if !e.IsObject() {
 		return nil
 	}
-	return &APIError{StatusCode: status, Type: e.Get("type").Str, Message: e.Get("message").Str}
+	return &APIError{Provider: c.cfg.Provider, StatusCode: status, Type: e.Get("type").Str, Message: e.Get("message").Str}
 }
 
 // delta reads one stream event: it returns its text and records the model and the
@@ -236,7 +236,7 @@ func (c *Client) send(ctx context.Context, messages []Message, stream bool) (*ht
 		return nil, &BudgetExceededError{Limit: string(be.Limit), Spent: be.Spent, Cap: be.Cap, Predicted: be.Needed,
 			Message: strings.TrimPrefix(gjson.GetBytes(data, "error.message").Str, "costplan: ")}
 	}
-	ae := &APIError{StatusCode: resp.StatusCode, Message: gjson.GetBytes(data, "error.message").Str,
+	ae := &APIError{Provider: c.cfg.Provider, StatusCode: resp.StatusCode, Message: gjson.GetBytes(data, "error.message").Str,
 		Type: gjson.GetBytes(data, "error.type").Str, RequestID: firstNonEmpty(resp.Header.Get("Request-Id"), resp.Header.Get("X-Request-Id"))}
 	if gjson.GetBytes(data, "error.code").Str == "costplan_unknown_model" {
 		return nil, fmt.Errorf("costplan: %s: %w", ae.Message, core.ErrUnknownModel)

@@ -70,10 +70,14 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 		return usageError{err}
 	}
 
+	key, base, err := c.credentials(a, cfg)
+	if err != nil {
+		return err
+	}
 	llm, err := costplan.New(costplan.Config{
 		Provider: c.Provider, Model: c.Model, PerCall: cfg.Budget.PerCall, Session: cfg.Budget.Session,
 		WarnAt: cfg.Budget.WarnAt, Daily: cfg.Budget.Daily, Monthly: cfg.Budget.Monthly,
-		System: c.System, MaxTokens: c.MaxTokens, BaseURL: c.BaseURL,
+		System: c.System, MaxTokens: c.MaxTokens, APIKey: key, BaseURL: base,
 		JournalPath: cfg.Journal.Path, UnknownModel: cfg.Pricing.UnknownModel, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
 		Hint: runHint,
 	})
@@ -136,6 +140,35 @@ type sdkError struct{ err error }
 
 func (e sdkError) Error() string { return strings.TrimPrefix(e.err.Error(), "costplan: ") }
 func (e sdkError) Unwrap() error { return e.err }
+
+// credentials reads the provider's API key and base URL from the environment
+// (the --base-url flag wins over the variable).
+func (c RunCmd) credentials(a *app, cfg *Config) (key, base string, err error) {
+	provider := c.Provider
+	if provider == "" {
+		table, err := cfg.PriceTable(a.env, nil)
+		if err != nil {
+			return "", "", usageError{err}
+		}
+		res, err := table.Lookup(c.Model)
+		if err != nil {
+			return "", "", err
+		}
+		provider = res.Model.Provider
+	}
+	keyVar, baseVar := "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"
+	if provider == "openai" {
+		keyVar, baseVar = "OPENAI_API_KEY", "OPENAI_BASE_URL"
+	}
+	if key = a.env(keyVar); key == "" {
+		return "", "", usageError{fmt.Errorf("no API key: set %s", keyVar)}
+	}
+	base = c.BaseURL
+	if base == "" {
+		base = a.env(baseVar)
+	}
+	return key, base, nil
+}
 
 // errorPercent is (predicted - actual) / actual in percent; 0 when actual is 0.
 func errorPercent(predicted, actual float64) float64 {

@@ -283,8 +283,8 @@ func TestRunMissingAPIKey(t *testing.T) {
 			up := newRunUpstream(t)
 			env := runEnv(t, "", "")
 			stdout, stderr, code := costplanRun(env, "", "run", "Say hello.", "--model", tt.model, "--base-url", up.srv.URL)
-			if code != exitFailure {
-				t.Errorf("exit status: got %d, want %d", code, exitFailure)
+			if code != exitUsage { // a configuration error, found before any call
+				t.Errorf("exit status: got %d, want %d", code, exitUsage)
 			}
 			if stdout != "" {
 				t.Errorf("stdout: got %q, want nothing", stdout)
