@@ -29,6 +29,8 @@ type callState struct {
 
 	start, ttfb   time.Time
 	inputEstimate core.Tokens
+	// requestID is the upstream's id of the call (request-id or x-request-id).
+	requestID string
 	// rawEstimate is the offline estimate before calibration; convKey the
 	// conversation it belongs to.
 	rawEstimate core.Tokens
@@ -66,6 +68,10 @@ func (c *callState) upstreamFailed(err error) {
 
 // response meters the upstream's answer.
 func (c *callState) response(resp *http.Response) (*http.Response, error) {
+	c.requestID = resp.Header.Get("Request-Id")
+	if c.requestID == "" {
+		c.requestID = resp.Header.Get("X-Request-Id")
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Upstream errors pass through unchanged and are not charged.
 		c.once.Do(func() {
@@ -182,7 +188,7 @@ func (c *callState) record(outcome string, status int) journal.Record {
 	rec := journal.Record{
 		Type: journal.TypeCall, Session: c.m.Session, Provider: c.a.provider(), API: c.a.api(),
 		Status: status, Outcome: outcome, Reserved: c.grant.Amount, MaxTokensGranted: c.grant.Tokens,
-		Client: c.req.Header.Get("User-Agent"), BudgetKey: c.m.BudgetKey,
+		Client: c.req.Header.Get("User-Agent"), BudgetKey: c.m.BudgetKey, RequestID: c.requestID,
 	}
 	if c.r != nil {
 		rec.Model, rec.Stream, rec.MaxTokensRequested = c.r.model, c.r.stream, c.r.requested
