@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/tidwall/gjson"
+
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/internal/sse"
 )
@@ -54,4 +56,18 @@ func (o *outputText) add(s string) {
 		s = s[:max(room, 0)]
 	}
 	o.text = append(o.text, s...)
+}
+
+// maxReportedTokens bounds a token count read from a response. No call comes near
+// it, and the four input counts of a call summed stay far from overflow.
+const maxReportedTokens = 1 << 53
+
+// reportedTokens reads a token count from a provider's usage. A negative count reads
+// as zero, and a count above maxReportedTokens (or above int64, which gjson's Int
+// wraps to a negative number) as maxReportedTokens, so that no reply lowers a cost.
+func reportedTokens(v gjson.Result) core.Tokens {
+	if v.Float() >= maxReportedTokens {
+		return maxReportedTokens
+	}
+	return core.Tokens(max(v.Int(), 0))
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"strconv"
 
 	"github.com/tidwall/gjson"
@@ -21,13 +20,11 @@ var anthropicWatched = map[string]bool{"model": true, "stream": true, "max_token
 func (anthropicMessages) provider() string { return journal.ProviderAnthropic }
 func (anthropicMessages) api() string      { return journal.APIMessages }
 
+var anthropicSplit = map[string]bool{"messages": true}
+
 func (anthropicMessages) inspect(body []byte) (*request, error) {
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, err
-	}
 	r := &request{insertField: "max_tokens", thinkingAt: -1, choices: 1}
-	err = topLevel(obj, anthropicWatched, func(key string, v gjson.Result) (err error) {
+	sc, err := topLevel(body, anthropicWatched, anthropicSplit, func(key string, v gjson.Result, m member) (err error) {
 		switch key {
 		case "model":
 			r.model, err = modelValue(v)
@@ -43,17 +40,14 @@ func (anthropicMessages) inspect(body []byte) (*request, error) {
 				}
 			}
 		case "system":
-			r.prompt.System = rawBytes(v)
+			r.prompt.System = m.raw
 		case "tools":
-			r.prompt.Tools = rawBytes(v)
+			r.prompt.Tools = m.raw
 		case "messages":
-			if !v.IsArray() {
+			if m.elems == nil {
 				return badRequest("messages must be an array")
 			}
-			v.ForEach(func(_, m gjson.Result) bool {
-				r.prompt.Messages = append(r.prompt.Messages, rawBytes(m))
-				return true
-			})
+			r.prompt.Messages = m.elems
 		}
 		return err
 	})
@@ -63,9 +57,9 @@ func (anthropicMessages) inspect(body []byte) (*request, error) {
 	if r.model == "" {
 		return nil, badRequest("the request names no model")
 	}
-	if bytes.Contains(body, []byte(`"cache_control"`)) {
+	if sc.cacheControl {
 		r.inputKind = pricing.InputCacheWrite5m
-		if bytes.Contains(body, []byte(`"1h"`)) {
+		if sc.ttl1h {
 			r.inputKind = pricing.InputCacheWrite1h
 		}
 	}
@@ -124,16 +118,16 @@ type anthropicUsage struct {
 }
 
 func (a *anthropicUsage) start(u gjson.Result) {
-	a.input = core.Tokens(u.Get("input_tokens").Int())
-	a.output = core.Tokens(u.Get("output_tokens").Int())
-	a.cacheRead = core.Tokens(u.Get("cache_read_input_tokens").Int())
-	a.cacheCreate = core.Tokens(u.Get("cache_creation_input_tokens").Int())
+	a.input = reportedTokens(u.Get("input_tokens"))
+	a.output = reportedTokens(u.Get("output_tokens"))
+	a.cacheRead = reportedTokens(u.Get("cache_read_input_tokens"))
+	a.cacheCreate = reportedTokens(u.Get("cache_creation_input_tokens"))
 	if cc := u.Get("cache_creation"); cc.IsObject() {
 		a.hasSplit = true
-		a.split5m = core.Tokens(cc.Get("ephemeral_5m_input_tokens").Int())
-		a.split1h = core.Tokens(cc.Get("ephemeral_1h_input_tokens").Int())
+		a.split5m = reportedTokens(cc.Get("ephemeral_5m_input_tokens"))
+		a.split1h = reportedTokens(cc.Get("ephemeral_1h_input_tokens"))
 	}
-	a.webSearch = u.Get("server_tool_use.web_search_requests").Int()
+	a.webSearch = int64(reportedTokens(u.Get("server_tool_use.web_search_requests")))
 	a.batch = a.batch || u.Get("service_tier").Str == "batch"
 }
 
@@ -141,7 +135,7 @@ func (a *anthropicUsage) start(u gjson.Result) {
 func (a *anthropicUsage) delta(u gjson.Result) {
 	set := func(dst *core.Tokens, key string) {
 		if v := u.Get(key); v.Type == gjson.Number {
-			*dst = core.Tokens(v.Int())
+			*dst = reportedTokens(v)
 		}
 	}
 	set(&a.output, "output_tokens")
@@ -149,7 +143,7 @@ func (a *anthropicUsage) delta(u gjson.Result) {
 	set(&a.cacheRead, "cache_read_input_tokens")
 	set(&a.cacheCreate, "cache_creation_input_tokens")
 	if v := u.Get("server_tool_use.web_search_requests"); v.Type == gjson.Number {
-		a.webSearch = v.Int()
+		a.webSearch = int64(reportedTokens(v))
 	}
 }
 

@@ -165,3 +165,17 @@ func BenchmarkPreCall600K(b *testing.B) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// BenchmarkScanBody600K measures the single pass over a ~600 KB request body.
+func BenchmarkScanBody600K(b *testing.B) {
+	conv, err := os.ReadFile(filepath.Join("..", "pricing", "testdata", "estimate", "conversation_600k.json"))
+	if err != nil {
+		b.Skip("conversation fixture missing:", err)
+	}
+	b.SetBytes(int64(len(conv)))
+	for i := 0; i < b.N; i++ {
+		if _, err := scanBody(conv, anthropicSplit); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

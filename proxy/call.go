@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -22,6 +21,8 @@ type request struct {
 	// their values; insertField is the key to add when there is none.
 	limits      []limitField
 	insertField string
+	// nulls are output-limit keys sent as null, which set no limit.
+	nulls []limitField
 	// thinkingBudget is Anthropic's thinking.budget_tokens when thinking is enabled.
 	thinkingBudget        core.Tokens
 	thinkingAt, thinkingN int
@@ -62,11 +63,23 @@ func (r *request) addLimit(key string, v gjson.Result) error {
 	return nil
 }
 
+// addNullLimit records an output-limit key sent as null.
+func (r *request) addNullLimit(key string, v gjson.Result) {
+	r.nulls = append(r.nulls, limitField{key: key, at: v.Index, n: len(v.Raw)})
+}
+
 // limitEdits returns the edits that put grant into the body: lower every limit above
-// it, or insert insertField when the client sent none.
+// it, or, when the client sent none, set insertField: in place of its null if it
+// sent one (a second copy of the key would let the upstream read the null, no
+// limit), else as a new member.
 func (r *request) limitEdits(body []byte, grant core.Tokens) []edit {
 	g := strconv.FormatInt(int64(grant), 10)
 	if len(r.limits) == 0 {
+		for _, l := range r.nulls {
+			if l.key == r.insertField {
+				return []edit{{l.at, l.n, g}}
+			}
+		}
 		return []edit{insertion(body, r.insertField, g)}
 	}
 	var edits []edit
@@ -85,43 +98,34 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errBadRequest}, args...)...)
 }
 
-// parseObject parses body as a JSON object without copying it. The results alias
-// body, which must not change while they are used.
-func parseObject(body []byte) (gjson.Result, error) {
-	i := 0
-	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
-		i++
+// topLevel scans body (see scanBody) and calls fn for each top-level member. It
+// refuses a duplicate of any key in watched, because clients and upstreams may read
+// different copies of it. The arrays named in split come with their elements.
+func topLevel(body []byte, watched, split map[string]bool, fn func(key string, v gjson.Result, m member) error) (*scanned, error) {
+	sc, err := scanBody(body, split)
+	if err != nil {
+		return nil, err
 	}
-	if i == len(body) || body[i] != '{' {
-		return gjson.Result{}, badRequest("the request body is not a JSON object")
-	}
-	if !gjson.ValidBytes(body) {
-		return gjson.Result{}, badRequest("the request body is not valid JSON")
-	}
-	return gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))), nil
-}
-
-// topLevel calls fn for each top-level key of obj and refuses a duplicate of any key
-// in watched, because clients and upstreams may read different copies of it.
-func topLevel(obj gjson.Result, watched map[string]bool, fn func(key string, v gjson.Result) error) error {
 	var seen map[string]bool
-	var err error
-	obj.ForEach(func(k, v gjson.Result) bool {
-		key := k.Str
-		if watched[key] {
-			if seen[key] {
-				err = badRequest("duplicate key %q in the request body", key)
-				return false
+	for _, m := range sc.members {
+		if watched[m.key] {
+			if seen[m.key] {
+				return nil, badRequest("duplicate key %q in the request body", m.key)
 			}
 			if seen == nil {
 				seen = map[string]bool{}
 			}
-			seen[key] = true
+			seen[m.key] = true
 		}
-		err = fn(key, v)
-		return err == nil
-	})
-	return err
+		var v gjson.Result
+		if m.elems == nil {
+			v = m.result()
+		}
+		if err := fn(m.key, v, m); err != nil {
+			return nil, err
+		}
+	}
+	return sc, nil
 }
 
 // tokensValue reads a non-negative integer token count.
@@ -134,14 +138,6 @@ func tokensValue(key string, v gjson.Result) (core.Tokens, error) {
 		return 0, badRequest("%s must be a non-negative integer, got %s", key, v.Raw)
 	}
 	return core.Tokens(n), nil
-}
-
-// rawBytes returns v's raw JSON as a byte slice aliasing the body.
-func rawBytes(v gjson.Result) []byte {
-	if v.Raw == "" {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(v.Raw), len(v.Raw))
 }
 
 func trimLeftSpace(b []byte) []byte {
@@ -175,7 +171,7 @@ func applyEdits(body []byte, edits []edit) ([]byte, error) {
 	}
 	prev := 0
 	for _, e := range edits {
-		if e.at < prev || e.n < 0 || e.at+e.n > len(body) {
+		if e.at < prev || e.n < 0 || e.n > len(body)-e.at { // e.at >= prev >= 0: no overflow
 			return nil, fmt.Errorf("rewrite the request body: edit at %d+%d outside %d bytes", e.at, e.n, len(body))
 		}
 		prev = e.at + e.n

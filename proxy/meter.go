@@ -234,7 +234,23 @@ func (m *Meter) readBody(req *http.Request) ([]byte, int, error) {
 	default:
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("the request body is compressed with %q, which costplan cannot read to meter it; send it uncompressed, gzip or deflate", enc)
 	}
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	var body []byte
+	var err error
+	if r == req.Body && req.ContentLength > 0 {
+		// The size is known: read into one buffer instead of growing one.
+		body = make([]byte, req.ContentLength)
+		var n int
+		n, err = io.ReadFull(r, body)
+		body = body[:n]
+		if err == nil {
+			var one [1]byte
+			if m, _ := r.Read(one[:]); m > 0 {
+				return nil, http.StatusBadRequest, errors.New("the request body is longer than its Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r, limit+1))
+	}
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("read the request body: %w", err)
 	}

@@ -34,15 +34,15 @@ func openaiErrorBody(typ, code, msg string) []byte {
 // openaiUsage converts an OpenAI usage object. Cached and cache-write tokens are
 // subsets of the prompt; reasoning tokens a subset of the completion.
 func openaiUsage(u gjson.Result, prompt, completion, promptDetails, completionDetails string) core.Usage {
-	in := u.Get(prompt).Int()
-	cached := u.Get(promptDetails + ".cached_tokens").Int()
-	written := u.Get(promptDetails + ".cache_write_tokens").Int()
+	in := reportedTokens(u.Get(prompt))
+	cached := reportedTokens(u.Get(promptDetails + ".cached_tokens"))
+	written := reportedTokens(u.Get(promptDetails + ".cache_write_tokens"))
 	return core.Usage{
-		InputTokens:        core.Tokens(max(in-cached-written, 0)),
-		CacheReadTokens:    core.Tokens(cached),
-		CacheWrite5mTokens: core.Tokens(written),
-		OutputTokens:       core.Tokens(u.Get(completion).Int()),
-		ReasoningTokens:    core.Tokens(u.Get(completionDetails + ".reasoning_tokens").Int()),
+		InputTokens:        max(in-cached-written, 0),
+		CacheReadTokens:    cached,
+		CacheWrite5mTokens: written,
+		OutputTokens:       reportedTokens(u.Get(completion)),
+		ReasoningTokens:    reportedTokens(u.Get(completionDetails + ".reasoning_tokens")),
 	}
 }
 
@@ -67,14 +67,12 @@ var chatWatched = map[string]bool{"model": true, "stream": true, "max_tokens": t
 func (openaiChat) provider() string { return journal.ProviderOpenAI }
 func (openaiChat) api() string      { return journal.APIChat }
 
+var chatSplit = map[string]bool{"messages": true}
+
 func (openaiChat) inspect(body []byte) (*request, error) {
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, err
-	}
 	r := &request{choices: 1, thinkingAt: -1, inputKind: openaiInputKind()}
 	var streamOpts gjson.Result
-	err = topLevel(obj, chatWatched, func(key string, v gjson.Result) (err error) {
+	_, err := topLevel(body, chatWatched, chatSplit, func(key string, v gjson.Result, m member) (err error) {
 		switch key {
 		case "model":
 			r.model, err = modelValue(v)
@@ -83,6 +81,8 @@ func (openaiChat) inspect(body []byte) (*request, error) {
 		case "max_tokens", "max_completion_tokens":
 			if v.Type != gjson.Null {
 				err = r.addLimit(key, v)
+			} else {
+				r.addNullLimit(key, v)
 			}
 		case "n":
 			if v.Type != gjson.Null {
@@ -97,15 +97,12 @@ func (openaiChat) inspect(body []byte) (*request, error) {
 		case "stream_options":
 			streamOpts = v
 		case "tools", "functions":
-			r.prompt.Tools = rawBytes(v)
+			r.prompt.Tools = m.raw
 		case "messages":
-			if !v.IsArray() {
+			if m.elems == nil {
 				return badRequest("messages must be an array")
 			}
-			v.ForEach(func(_, m gjson.Result) bool {
-				r.prompt.Messages = append(r.prompt.Messages, rawBytes(m))
-				return true
-			})
+			r.prompt.Messages = m.elems
 		}
 		return err
 	})
@@ -232,13 +229,11 @@ var responsesWatched = map[string]bool{"model": true, "stream": true, "max_outpu
 func (openaiResponses) provider() string { return journal.ProviderOpenAI }
 func (openaiResponses) api() string      { return journal.APIResponses }
 
+var responsesSplit = map[string]bool{"input": true}
+
 func (openaiResponses) inspect(body []byte) (*request, error) {
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, err
-	}
 	r := &request{choices: 1, thinkingAt: -1, insertField: "max_output_tokens", inputKind: openaiInputKind()}
-	err = topLevel(obj, responsesWatched, func(key string, v gjson.Result) (err error) {
+	_, err := topLevel(body, responsesWatched, responsesSplit, func(key string, v gjson.Result, m member) (err error) {
 		switch key {
 		case "model":
 			r.model, err = modelValue(v)
@@ -247,11 +242,13 @@ func (openaiResponses) inspect(body []byte) (*request, error) {
 		case "max_output_tokens":
 			if v.Type != gjson.Null {
 				err = r.addLimit(key, v)
+			} else {
+				r.addNullLimit(key, v)
 			}
 		case "instructions":
-			r.prompt.System = rawBytes(v)
+			r.prompt.System = m.raw
 		case "tools":
-			r.prompt.Tools = rawBytes(v)
+			r.prompt.Tools = m.raw
 		case "previous_response_id":
 			if v.Type == gjson.String {
 				r.previousResponse = v.Str
@@ -261,13 +258,10 @@ func (openaiResponses) inspect(body []byte) (*request, error) {
 				r.statefulContext = true
 			}
 		case "input":
-			if v.IsArray() {
-				v.ForEach(func(_, m gjson.Result) bool {
-					r.prompt.Messages = append(r.prompt.Messages, rawBytes(m))
-					return true
-				})
+			if m.elems != nil {
+				r.prompt.Messages = m.elems
 			} else if v.Type == gjson.String {
-				r.prompt.Messages = append(r.prompt.Messages, rawBytes(v))
+				r.prompt.Messages = [][]byte{m.raw}
 			}
 		}
 		return err
