@@ -263,8 +263,9 @@ func TestPricingImport(t *testing.T) {
 
 	table := mustRun(t, env, "", "pricing")
 	for _, row := range []string{
-		"gpt-4o                   openai       2.00    8.00        1.00      2.00      2.00    128,000      16,384\n",
-		"claude-3-haiku-20240307  anthropic    0.25    1.25        0.03      0.30      0.50    200,000       4,096\n",
+		"gpt-4o              openai       2.00    8.00        1.00      2.00      2.00    128,000      16,384\n",
+		// The import's dated ID lands on the built-in model it names.
+		"claude-3-haiku      anthropic    0.25    1.25        0.03      0.30      0.50    200,000       4,096\n",
 	} {
 		mustContain(t, "pricing after the import", table, row)
 	}

@@ -73,6 +73,7 @@ func (c *ProxyCmd) Run(a *app, g *Globals) error {
 		ln.Close()
 		return err
 	}
+	go s.warmUp() // the first call should not wait for the tokenizers
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	origin := "http://" + ln.Addr().String()
 	fmt.Fprintf(a.stdout, "costplan proxy listening on %s (session %s)\n%s\n\n", origin, s.id, announceCaps(cfg))
