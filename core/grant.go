@@ -22,13 +22,26 @@ type limitLeft struct {
 	window   *Window
 }
 
-// decideGrant computes the output grant for req when avail money is left under the
-// binding limit. It returns the granted tokens, the amount to hold, and the least the
-// call can cost (for refusal messages); ok is false when the grant is a refusal.
-func decideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed Money, ok bool) {
+// GrantBounds are the figures of a reservation that do not depend on the money left.
+type GrantBounds struct {
+	// Want is the output the call asks for, capped by the model's limit; zero means
+	// as much as the money left pays for.
+	Want Tokens
+	// Floor is the smallest grant worth sending: MinOutput, or Want when smaller,
+	// and at least one token.
+	Floor Tokens
+	// Needed is the least the call can cost: its input bound plus Floor tokens.
+	Needed Money
+}
+
+// Bounds returns the figures of req's grant that do not depend on the budget.
+func (req ReserveRequest) Bounds() GrantBounds {
 	want := req.Requested
 	if want <= 0 || (req.ModelMax > 0 && want > req.ModelMax) {
 		want = req.ModelMax
+	}
+	if want < 0 {
+		want = 0
 	}
 	floor := req.MinOutput
 	if want > 0 {
@@ -37,7 +50,21 @@ func decideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed
 	if floor < 1 {
 		floor = 1
 	}
-	needed = req.Input + OutputCost(floor, req.OutputRate)
+	return GrantBounds{Want: want, Floor: floor, Needed: req.Input + OutputCost(floor, req.OutputRate)}
+}
+
+// DecideGrant computes the output grant for req when avail money is left under the
+// binding limit, as every Store must: the granted tokens, the amount to hold, and the
+// least the call can cost (for refusal messages). ok is false when the grant is a
+// refusal; tokens and amount are zero then.
+func DecideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed Money, ok bool) {
+	return decideGrant(req, avail)
+}
+
+// decideGrant implements DecideGrant.
+func decideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed Money, ok bool) {
+	b := req.Bounds()
+	want, floor, needed := b.Want, b.Floor, b.Needed
 	afford := avail - req.Input
 	if afford < 0 {
 		return 0, 0, needed, false
