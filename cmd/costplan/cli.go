@@ -18,6 +18,7 @@ type CLI struct {
 	History HistoryCmd `cmd:"" help:"List the calls in the journal."`
 	Stats   StatsCmd   `cmd:"" help:"Totals and breakdowns of the journal, with what caching saved."`
 	Mcp     McpCmd     `cmd:"" help:"Serve the MCP tools on stdio: the budget left, cost predictions, prices and recent calls."`
+	Budget  BudgetCmd  `cmd:"" help:"Show or reset a budget shared through Redis."`
 }
 
 // Globals are the flags every command takes.
@@ -45,8 +46,10 @@ type BudgetFlags struct {
 	PerCall *core.Money `name:"per-call" placeholder:"USD" help:"Cap on one call's worst-case cost in USD; 0 means no per-call cap (default 1, or [budget] per_call)."`
 	Session *core.Money `placeholder:"USD" help:"Cap on the whole session in USD (default 5, or [budget] session)."`
 	WarnAt  *float64    `name:"warn-at" placeholder:"FRACTION" help:"Warn once when this fraction of the session cap is spent (default 0.8)."`
-	Daily   *core.Money `placeholder:"USD" help:"Cap on today's spend across sessions, counted from the journal (default none, or [budget] daily)."`
-	Monthly *core.Money `placeholder:"USD" help:"Cap on this calendar month's spend across sessions, counted from the journal (default none, or [budget] monthly)."`
+	Daily   *core.Money `placeholder:"USD" help:"Cap on today's spend across sessions, counted from the journal, or in the shared store with --store (default none, or [budget] daily)."`
+	Monthly *core.Money `placeholder:"USD" help:"Cap on this calendar month's spend across sessions, counted from the journal, or in the shared store with --store (default none, or [budget] monthly)."`
+
+	StoreFlags `embed:""`
 }
 
 // apply puts the flags that were given into cfg.
@@ -67,6 +70,27 @@ func (b BudgetFlags) apply(cfg *Config) {
 	}
 	if b.Monthly != nil {
 		cfg.Budget.Monthly = *b.Monthly
+	}
+	b.StoreFlags.apply(cfg)
+}
+
+// StoreFlags say where the budget is kept: in this process, or shared through Redis.
+type StoreFlags struct {
+	Store     string `name:"store" placeholder:"URL" help:"Where the budget is kept: memory, or redis://[user:pass@]host:port/db (rediss:// for TLS) to share it between processes and machines (also COSTPLAN_STORE, [store] url; default memory)."`
+	BudgetKey string `name:"budget-key" placeholder:"NAME" help:"Name of the shared budget; processes with the same name share it (default: one per session, or [store] budget_key)."`
+	StoreFail string `name:"store-fail" enum:",closed,open" default:"" placeholder:"closed|open" help:"While the store cannot be reached: refuse calls (closed), or meter them locally within what was left and add their spend later (open). Default closed, or [store] fail."`
+}
+
+// apply puts the flags that were given into cfg.
+func (s StoreFlags) apply(cfg *Config) {
+	if s.Store != "" {
+		cfg.Store.URL = s.Store
+	}
+	if s.BudgetKey != "" {
+		cfg.Store.BudgetKey = s.BudgetKey
+	}
+	if s.StoreFail != "" {
+		cfg.Store.Fail = s.StoreFail
 	}
 }
 

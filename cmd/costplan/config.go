@@ -27,6 +27,7 @@ type Config struct {
 	Proxy    ProxyConfig    `toml:"proxy"`
 	Exec     ExecConfig     `toml:"exec"`
 	Pricing  PricingConfig  `toml:"pricing"`
+	Store    StoreConfig    `toml:"store"`
 
 	// File is the configuration file that was read, or "" when none was.
 	File string `toml:"-"`
@@ -100,6 +101,7 @@ func defaultConfig() Config {
 		Proxy:    ProxyConfig{Host: "127.0.0.1", Port: 8080, MaxBody: 32 << 20},
 		Exec:     ExecConfig{Signal: "TERM", Grace: duration(5 * time.Second), OnExhaust: "stop", PTY: "auto", Agent: "auto"},
 		Pricing:  PricingConfig{UnknownModel: pricing.PolicyFamily},
+		Store:    defaultStore(),
 	}
 }
 
@@ -228,8 +230,12 @@ func expectedForm(key string) string {
 		return "a port number, like 8080"
 	case "max_body":
 		return `a size, like "32MiB" or 33554432`
-	case "grace":
+	case "grace", "lease":
 		return `a duration, like "5s"`
+	case "url":
+		return `memory, or a Redis URL like "redis://host:6379/0"`
+	case "fail":
+		return `"closed" or "open"`
 	case "quiet", "mcp":
 		return "true or false"
 	case "aliases":
@@ -246,6 +252,7 @@ var knownKeys = map[string][]string{
 	"proxy":    {"host", "port", "max_body", "admin_token"},
 	"exec":     {"signal", "grace", "on_exhaust", "pty", "agent", "quiet", "mcp"},
 	"pricing":  {"unknown_model", "file", "models"},
+	"store":    {"url", "budget_key", "fail", "lease"},
 }
 
 func unknownKeyError(path, key string) error {
@@ -284,6 +291,7 @@ var envVars = []struct {
 	{"COSTPLAN_ADMIN_TOKEN", func(c *Config, v string) error { c.Proxy.AdminToken = v; return nil }, false},
 	{"COSTPLAN_UNKNOWN_MODEL", func(c *Config, v string) error { c.Pricing.UnknownModel = v; return nil }, false},
 	{"COSTPLAN_PRICING_FILE", func(c *Config, v string) error { c.Pricing.File = v; return nil }, false},
+	{"COSTPLAN_STORE", func(c *Config, v string) error { c.Store.URL = v; return nil }, false},
 }
 
 // applyEnv applies COSTPLAN_* variables. It reports whether a cap was set.
@@ -341,7 +349,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("unknown_model must be %q or %q, got %q ([pricing] unknown_model)", pricing.PolicyFamily, pricing.PolicyReject, c.Pricing.UnknownModel)
 	}
-	return nil
+	return c.Store.validate()
 }
 
 // Location returns the time zone of the daily and monthly windows.

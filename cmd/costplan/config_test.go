@@ -387,7 +387,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key in another section", "[proxy]\nadress = \"x\"\n",
 			[]string{"unknown key proxy.adress", "keys of [proxy]: host, port, max_body, admin_token"}},
 		{"unknown section", "[budgte]\nsession = 5\n",
-			[]string{"unknown key budgte", "the sections are [budget], [exec], [journal], [pricing], [proxy], [upstream]"}},
+			[]string{"unknown key budgte", "the sections are [budget], [exec], [journal], [pricing], [proxy], [store], [upstream]"}},
 		{"unknown top-level key", "session = 5\n",
 			[]string{"unknown key session", "the sections are [budget]"}},
 		{"unknown key of a model", "[pricing.models.\"m\"]\ninput = 1\noutput = 2\ncache_writes = 3\n",

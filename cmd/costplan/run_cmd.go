@@ -85,6 +85,11 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 		return sdkError{err}
 	}
 	defer llm.Close()
+	unshare, err := shareBudget(a.ctx, cfg, llm, a.stderr)
+	if err != nil {
+		return err
+	}
+	defer unshare()
 	out := io.Writer(a.stdout)
 	if g.JSON {
 		out = io.Discard

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/pricing"
 	"github.com/costplan/costplan/proxy"
+	"github.com/costplan/costplan/redisstore"
 )
 
 // session is one budget with everything that enforces it: the ledger, the price
@@ -27,7 +29,9 @@ type session struct {
 	meter   *proxy.Meter
 	tally   *tally
 	handler *proxy.Handler
-	cancel  func()
+	// store is the shared budget store; nil when the budget is in memory.
+	store  *redisstore.Store
+	cancel func()
 	// command and args describe what the session runs (argv[0] and the argument
 	// count, never the arguments), for every session record.
 	command string
@@ -52,23 +56,25 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	if err != nil {
 		return nil, usageError{err}
 	}
-	ledger, err := core.NewMemoryLedger(cfg.Caps())
-	if err != nil {
-		return nil, usageError{err}
-	}
 	w, err := journal.Open(cfg.Journal.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w (set --journal, COSTPLAN_JOURNAL or [journal] path)", err)
 	}
+	id := newSessionID()
+	ledger, store, err := openLedger(ctx, cfg, id, log)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	anthropic, _ := url.Parse(cfg.Upstream.Anthropic)
 	openai, _ := url.Parse(cfg.Upstream.OpenAI)
-	s := &session{id: newSessionID(), cfg: cfg, log: log, ledger: ledger, prices: prices, journal: w, command: command, args: args}
+	s := &session{id: id, cfg: cfg, log: log, ledger: ledger, store: store, prices: prices, journal: w, command: command, args: args}
 	s.tally = &tally{next: w, byName: map[string]*modelTally{}}
 	s.meter = &proxy.Meter{
 		Ledger: ledger, Prices: prices, Recorder: s.tally, Session: s.id, Logger: log, Estimator: pricing.NewEstimator(),
 		MinOutput: cfg.Budget.MinOutputTokens, MaxBody: int64(cfg.Proxy.MaxBody),
 	}
-	if b := cfg.Budget; b.Daily > 0 || b.Monthly > 0 {
+	if b := cfg.Budget; store == nil && (b.Daily > 0 || b.Monthly > 0) {
 		loc, _ := cfg.Location()
 		tail := &journal.Tail{Path: cfg.Journal.Path, Location: loc}
 		s.meter.Windows = func(ctx context.Context) ([]core.Window, error) {
@@ -82,6 +88,12 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
 	s.handler.MCP = s.mcpServer().Handler()
 	s.handler.Windows = s.meter.Windows
+	if store != nil {
+		// The journal stays local; its records name the shared budget, whose store
+		// counts the windows.
+		s.meter.BudgetKey = store.Key()
+		s.handler.Windows = store.Windows
+	}
 	s.handler.AdminToken = cfg.Proxy.AdminToken
 	s.handler.Logger = log
 	s.cancel = ledger.Subscribe(s.onEvent)
@@ -118,20 +130,26 @@ func (s *session) recordSnapshot(ctx context.Context, event string, snap core.Sn
 		Type: journal.TypeSession, Session: s.id, Event: event, SessionCap: snap.Session, PerCallCap: snap.PerCall,
 		Spent: snap.Spent, Calls: snap.Calls, Refused: snap.Refused, Command: s.command, Args: s.args,
 	}
+	rec.BudgetKey = s.meter.BudgetKey
 	if err := s.journal.Append(context.WithoutCancel(ctx), rec); err != nil {
 		s.log.Error("journal", "err", err)
 	}
 }
 
-// close waits for calls in flight (until ctx ends), writes the end record and
-// closes the journal.
+// close waits for calls in flight (until ctx ends), writes the end record, closes
+// the journal and closes the shared store (sending what it kept while Redis was
+// unreachable).
 func (s *session) close(ctx context.Context) error {
 	if err := s.meter.Wait(ctx); err != nil {
 		s.log.Warn("calls still in flight at exit", "err", err)
 	}
 	s.record(ctx, journal.EventEnd)
 	s.cancel()
-	return s.journal.Close()
+	err := s.journal.Close()
+	if s.store != nil {
+		err = errors.Join(err, s.store.Close(ctx))
+	}
+	return err
 }
 
 // announceCaps returns the line that says which caps apply.
@@ -149,6 +167,12 @@ func announceCaps(cfg *Config) string {
 	}
 	if cfg.DefaultCaps {
 		line += " (defaults; set --session and --per-call, or [budget] in costplan.toml)"
+	}
+	if key := cfg.Store.BudgetKey; cfg.Store.shared() {
+		if key == "" {
+			key = "the session id"
+		}
+		line += "; " + sharedBudgetLine(cfg, key)
 	}
 	return line
 }
