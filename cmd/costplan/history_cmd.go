@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/costplan/costplan/journal"
@@ -41,18 +42,21 @@ func (c HistoryCmd) Run(a *app, g *Globals) error {
 	if err != nil {
 		return usageError{err}
 	}
-	recent := journal.NewRecent(c.Limit)
-	st, err := journal.ReadFile(cfg.Journal.Path, func(r journal.Record) error {
-		if f.Match(r) {
-			recent.Add(r)
+	parts := make([]*journal.Recent, runtime.GOMAXPROCS(0))
+	st, err := journal.ReadFileParallel(cfg.Journal.Path, len(parts), func(part int) func(journal.Record) error {
+		parts[part] = journal.NewRecent(c.Limit)
+		return func(r journal.Record) error {
+			if f.Match(r) {
+				parts[part].Add(r)
+			}
+			return nil
 		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
+	recs, seen := lastOf(parts, c.Limit)
 	skippedNote(a.stderr, cfg.Journal.Path, st)
-	recs := recent.Records()
 	if g.JSON {
 		enc := json.NewEncoder(a.stdout)
 		for _, r := range recs {
@@ -89,10 +93,27 @@ func (c HistoryCmd) Run(a *app, g *Globals) error {
 	if err := t.write(a.stdout); err != nil {
 		return err
 	}
-	if n := recent.Seen(); c.Limit > 0 && n > int64(len(recs)) {
+	if n := seen; c.Limit > 0 && n > int64(len(recs)) {
 		fmt.Fprintf(a.stdout, "(last %d of %d matching calls; --limit 0 shows all; ~ marks an estimated cost)\n", len(recs), n)
 	}
 	return nil
+}
+
+// lastOf joins the records kept for consecutive parts of the journal and returns the
+// last limit of them (all when limit is 0) and how many matched in all.
+func lastOf(parts []*journal.Recent, limit int) ([]journal.Record, int64) {
+	var recs []journal.Record
+	var seen int64
+	for _, p := range parts {
+		if p != nil {
+			recs = append(recs, p.Records()...)
+			seen += p.Seen()
+		}
+	}
+	if limit > 0 && len(recs) > limit {
+		recs = recs[len(recs)-limit:]
+	}
+	return recs, seen
 }
 
 // shortID shortens a session id for tables.

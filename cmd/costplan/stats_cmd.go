@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/costplan/costplan/core"
@@ -44,18 +45,27 @@ func (c StatsCmd) Run(a *app, g *Globals) error {
 	if err != nil {
 		return usageError{err}
 	}
-	agg, err := journal.NewAggregator(c.By, loc, uncachedCost(table))
-	if err != nil {
+	if _, err := journal.NewAggregator(c.By, loc, nil); err != nil {
 		return usageError{err}
 	}
-	st, err := journal.ReadFile(cfg.Journal.Path, func(r journal.Record) error {
-		if f.Match(r) {
-			agg.Add(r)
+	aggs := make([]*journal.Aggregator, runtime.GOMAXPROCS(0))
+	st, err := journal.ReadFileParallel(cfg.Journal.Path, len(aggs), func(part int) func(journal.Record) error {
+		aggs[part], _ = journal.NewAggregator(c.By, loc, uncachedCost(table))
+		return func(r journal.Record) error {
+			if f.Match(r) {
+				aggs[part].Add(r)
+			}
+			return nil
 		}
-		return nil
 	})
 	if err != nil {
 		return err
+	}
+	agg := aggs[0]
+	for _, other := range aggs[1:] {
+		if other != nil {
+			agg.Merge(other)
+		}
 	}
 	skippedNote(a.stderr, cfg.Journal.Path, st)
 	rep := agg.Report()
