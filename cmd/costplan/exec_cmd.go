@@ -194,7 +194,7 @@ func (c *ExecCmd) supervise(a *app, cfg *Config, s *session, p execPlan, origin 
 	env := wrap.Environ(a.environ(), map[string]string{
 		"ANTHROPIC_BASE_URL": origin, "OPENAI_BASE_URL": origin + "/v1",
 		"COSTPLAN_URL": origin, "COSTPLAN_SESSION": s.id,
-	}, []string{"COSTPLAN_ADMIN_TOKEN"})
+	}, []string{"COSTPLAN_ADMIN_TOKEN", "COSTPLAN_STORE"}) // nothing that could raise its own budget
 	var (
 		mu      sync.Mutex
 		child   *wrap.Child
