@@ -98,7 +98,11 @@ func (c StatsCmd) Run(a *app, g *Globals) error {
 		fmt.Fprintf(a.stdout, "\nPrompt caching cost %s more than uncached input would have (cache writes not yet repaid by reads).\n", -saving)
 	}
 	if rep.Unpriced > 0 {
-		fmt.Fprintf(a.stdout, "(%d calls of models missing from the price table are left out of the caching figure.)\n", rep.Unpriced)
+		calls := "calls"
+		if rep.Unpriced == 1 {
+			calls = "call"
+		}
+		fmt.Fprintf(a.stdout, "(%d %s of models missing from the price table left out of the caching figure.)\n", rep.Unpriced, calls)
 	}
 	return nil
 }
