@@ -45,12 +45,13 @@ func (c StatsCmd) Run(a *app, g *Globals) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if _, err := journal.NewAggregator(c.By, loc, nil); err != nil {
-		return usageError{err}
-	}
 	aggs := make([]*journal.Aggregator, runtime.GOMAXPROCS(0))
+	for i := range aggs {
+		if aggs[i], err = journal.NewAggregator(c.By, loc, uncachedCost(table)); err != nil {
+			return usageError{err}
+		}
+	}
 	st, err := journal.ReadFileParallel(cfg.Journal.Path, len(aggs), func(part int) func(journal.Record) error {
-		aggs[part], _ = journal.NewAggregator(c.By, loc, uncachedCost(table))
 		return func(r journal.Record) error {
 			if f.Match(r) {
 				aggs[part].Add(r)
@@ -63,9 +64,7 @@ func (c StatsCmd) Run(a *app, g *Globals) error {
 	}
 	agg := aggs[0]
 	for _, other := range aggs[1:] {
-		if other != nil {
-			agg.Merge(other)
-		}
+		agg.Merge(other)
 	}
 	skippedNote(a.stderr, cfg.Journal.Path, st)
 	rep := agg.Report()
