@@ -31,6 +31,8 @@ type request struct {
 	// includeUsage is true when an OpenAI chat client asked for the usage chunk.
 	includeUsage bool
 	hasStreamOpt bool
+	// streamOptNull is true when stream_options was sent as null.
+	streamOptNull bool
 	// streamOptAt/N and includeAt/N locate stream_options and its include_usage.
 	streamOptAt, streamOptN int
 	includeAt, includeN     int

@@ -116,24 +116,54 @@ func (openaiChat) inspect(body []byte) (*request, error) {
 	if reasoningModel.MatchString(r.model) {
 		r.insertField = "max_completion_tokens"
 	}
-	if streamOpts.Exists() && streamOpts.Type != gjson.Null {
-		r.hasStreamOpt = true
-		iu := streamOpts.Get("include_usage")
-		r.includeUsage = iu.Type == gjson.True
-		if !r.includeUsage {
-			r.streamOptAt, r.streamOptN = streamOpts.Index, len(streamOpts.Raw)
-			if iu.Exists() {
-				r.includeAt, r.includeN = iu.Index, len(iu.Raw)
-			}
-		}
+	if err := streamOptions(r, streamOpts); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// streamOptions reads stream_options. A null is kept to be replaced; anything but an
+// object, or an object with two include_usage keys (the upstream may read the other
+// one), is refused.
+func streamOptions(r *request, streamOpts gjson.Result) error {
+	switch {
+	case !streamOpts.Exists():
+		return nil
+	case streamOpts.Type == gjson.Null:
+		r.streamOptNull = true
+		r.streamOptAt, r.streamOptN = streamOpts.Index, len(streamOpts.Raw)
+		return nil
+	case !streamOpts.IsObject():
+		return badRequest("stream_options must be an object, got %s", streamOpts.Raw)
+	}
+	var seen int
+	streamOpts.ForEach(func(k, _ gjson.Result) bool {
+		if k.Str == "include_usage" {
+			seen++
+		}
+		return true
+	})
+	if seen > 1 {
+		return badRequest("duplicate key %q in stream_options", "include_usage")
+	}
+	r.hasStreamOpt = true
+	iu := streamOpts.Get("include_usage")
+	r.includeUsage = iu.Type == gjson.True
+	if !r.includeUsage {
+		r.streamOptAt, r.streamOptN = streamOpts.Index, len(streamOpts.Raw)
+		if iu.Exists() {
+			r.includeAt, r.includeN = iu.Index, len(iu.Raw)
+		}
+	}
+	return nil
 }
 
 func (openaiChat) rewrite(body []byte, r *request, grant core.Tokens) ([]byte, error) {
 	edits := r.limitEdits(body, grant)
 	if r.stream && !r.includeUsage {
 		switch {
+		case r.streamOptNull:
+			edits = append(edits, edit{r.streamOptAt, r.streamOptN, `{"include_usage":true}`})
 		case !r.hasStreamOpt:
 			edits = append(edits, insertion(body, "stream_options", `{"include_usage":true}`))
 		case r.includeAt > 0:
