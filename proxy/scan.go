@@ -309,23 +309,53 @@ func (s *jsonScanner) value(d int) error {
 	case c == 'n':
 		return s.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		start := s.i
-		s.i++
-		for s.i < len(s.b) {
-			c := s.b[s.i]
-			if !(c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-				break
-			}
-			s.i++
-		}
-		if s.b[s.i-1] == '-' && s.i-start == 1 {
-			return s.syntax("bad number")
-		}
-		return nil
+		return s.number()
 	case c == 0 && s.i >= len(s.b):
 		return s.syntax("unexpected end")
 	}
 	return s.syntax("unexpected character")
+}
+
+// number skips a number by JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *jsonScanner) number() error {
+	b, i := s.b, s.i
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		s.i = i
+		return s.syntax("bad number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			s.i = i
+			return s.syntax("bad number")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			s.i = i
+			return s.syntax("bad number")
+		}
+	}
+	s.i = i
+	return nil
 }
 
 // object skips an object, noting prompt-cache markers among its keys.

@@ -40,14 +40,15 @@ func TestScanBody(t *testing.T) {
 func TestScanBodyRejects(t *testing.T) {
 	for _, body := range []string{
 		``, `[]`, `"x"`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1} x`, `{"a":"unterminated}`, `{"a":"bad \q escape"}`,
-		`{"a":"\u12"}`, `{"a":tru}`, `{"a":[1,2}`, `{"a":{"b":1]}`, `{"a":-}`, `{1:2}`, `{"a":1 "b":2}`,
+		`{"a":"\u12"}`, `{"a":tru}`, `{"a":00}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":--1}`, `{"a":1.2.3}`, `{"a":+1}`, `{"a":[1,2}`, `{"a":{"b":1]}`, `{"a":-}`, `{1:2}`, `{"a":1 "b":2}`,
 		`{"a":` + strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2) + `}`,
 	} {
 		if _, err := scanBody([]byte(body), nil); err == nil {
 			t.Errorf("%q: accepted, want an error", body)
 		}
 	}
-	for _, body := range []string{`{}`, ` { } `, `{"a":[]}`, `{"a":{}}`, `{"\u0061":"\ud83d\ude00"}`} {
+	for _, body := range []string{`{}`, ` { } `, `{"a":[]}`, `{"a":{}}`, `{"\u0061":"\ud83d\ude00"}`,
+		`{"a":0,"b":-0.5,"c":1e10,"d":-12.5E-3,"e":[1,2.0,3e+2]}`} {
 		if _, err := scanBody([]byte(body), nil); err != nil {
 			t.Errorf("%q: %v", body, err)
 		}
