@@ -6,7 +6,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/pricing"
 )
 
@@ -42,58 +41,7 @@ func GetPricingTool(prices *pricing.Table) server.ServerTool {
 			if err != nil {
 				return toolError("%v", err), nil
 			}
-			return jsonResult(pricingOf(res)), nil
+			return jsonResult(res.Quote()), nil
 		},
 	}
-}
-
-// Pricing is get_pricing's result; the tool's description explains each JSON field
-// to the agent. Prices are US dollars per million tokens unless named otherwise.
-type Pricing struct {
-	Model         string       `json:"model"`
-	PriceModel    string       `json:"price_model"`
-	Provider      string       `json:"provider"`
-	Resolution    string       `json:"resolution"`
-	Steps         []string     `json:"steps,omitempty"`
-	Note          string       `json:"note,omitempty"`
-	Prices        Rates        `json:"prices_per_million_tokens"`
-	LongContext   *LongContext `json:"long_context,omitempty"`
-	WebSearch     core.Money   `json:"web_search_usd,omitempty"`
-	ContextWindow core.Tokens  `json:"context_window,omitempty"`
-	MaxOutput     core.Tokens  `json:"max_output_tokens,omitempty"`
-	Encoding      string       `json:"encoding"`
-	Deprecated    string       `json:"deprecated,omitempty"`
-	Source        string       `json:"source"`
-}
-
-// Rates are prices in US dollars per million tokens.
-type Rates struct {
-	Input        core.Money `json:"input"`
-	Output       core.Money `json:"output"`
-	CacheRead    core.Money `json:"cache_read"`
-	CacheWrite5m core.Money `json:"cache_write_5m"`
-	CacheWrite1h core.Money `json:"cache_write_1h"`
-}
-
-// LongContext is a tier that prices a whole call once its input is above Threshold.
-type LongContext struct {
-	Threshold core.Tokens `json:"threshold_tokens"`
-	Prices    Rates       `json:"prices_per_million_tokens"`
-}
-
-func ratesOf(r pricing.Rates) Rates {
-	return Rates{Input: r.Input, Output: r.Output, CacheRead: r.CacheRead, CacheWrite5m: r.CacheWrite5m, CacheWrite1h: r.CacheWrite1h}
-}
-
-func pricingOf(res pricing.Resolution) Pricing {
-	m := res.Model
-	p := Pricing{
-		Model: res.Requested, PriceModel: m.Name, Provider: m.Provider, Resolution: res.How, Steps: res.Steps,
-		Note: res.Note, Prices: ratesOf(m.Rates), WebSearch: m.WebSearch, ContextWindow: m.ContextWindow,
-		MaxOutput: m.MaxOutput, Encoding: m.Encoding, Deprecated: m.Deprecated, Source: m.Source,
-	}
-	if lc := m.LongContext; lc != nil {
-		p.LongContext = &LongContext{Threshold: lc.Threshold, Prices: ratesOf(lc.Rates)}
-	}
-	return p
 }

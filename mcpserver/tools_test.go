@@ -127,12 +127,12 @@ func TestMCPPredictCost(t *testing.T) {
 
 func TestMCPGetPricing(t *testing.T) {
 	c := inProcess(t, newFixture(t).srv)
-	var p mcpserver.Pricing
+	var p pricing.Quote
 	callJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-4-5-20250929"}, &p)
 	if p.PriceModel != "claude-sonnet-4-5" || p.Provider != "anthropic" || p.Resolution != "alias" || len(p.Steps) != 1 {
 		t.Errorf("resolution: got %+v", p)
 	}
-	want := mcpserver.Rates{Input: usd(t, "3"), Output: usd(t, "15"), CacheRead: usd(t, "0.3"), CacheWrite5m: usd(t, "3.75"), CacheWrite1h: usd(t, "6")}
+	want := pricing.QuoteRates{Input: usd(t, "3"), Output: usd(t, "15"), CacheRead: usd(t, "0.3"), CacheWrite5m: usd(t, "3.75"), CacheWrite1h: usd(t, "6")}
 	if p.Prices != want {
 		t.Errorf("prices: got %+v, want %+v", p.Prices, want)
 	}
@@ -140,7 +140,7 @@ func TestMCPGetPricing(t *testing.T) {
 		t.Errorf("limits: got %+v", p)
 	}
 
-	var fb mcpserver.Pricing
+	var fb pricing.Quote
 	callJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-9-9"}, &fb)
 	if fb.Resolution != "fallback" || fb.Note == "" || fb.PriceModel == "" {
 		t.Errorf("fallback: got %+v", fb)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
+	"github.com/costplan/costplan/pricing"
 )
 
 // mustRun runs the command line and fails unless it exits 0 with nothing on stderr.
@@ -58,19 +59,15 @@ func TestPricingModel(t *testing.T) {
 			`note: claude-opus-5-5 is not in the price table; priced as claude-opus-4-8`, `unknown_model = "family"`)
 	})
 	t.Run("json of a fallback", func(t *testing.T) {
-		var got struct {
-			Requested, Model, Note, Provider string
-			How                              string     `json:"resolved_by"`
-			Input                            core.Money `json:"input"`
-		}
+		var got pricing.Quote
 		if err := json.Unmarshal([]byte(mustRun(t, env, "", "--json", "pricing", "claude-opus-5-5")), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Requested != "claude-opus-5-5" || got.Model != "claude-opus-4-8" || got.How != "fallback" || got.Note == "" {
+		if got.Model != "claude-opus-5-5" || got.PriceModel != "claude-opus-4-8" || got.Resolution != "fallback" || got.Note == "" {
 			t.Errorf("got %+v, want claude-opus-5-5 resolved by fallback to claude-opus-4-8 with a note", got)
 		}
-		if got.Input != 5*core.Dollar {
-			t.Errorf("input: got %v, want %v", got.Input, 5*core.Dollar)
+		if got.Prices.Input != 5*core.Dollar {
+			t.Errorf("input: got %v, want %v", got.Prices.Input, 5*core.Dollar)
 		}
 	})
 	t.Run("reject policy", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/mcpserver"
+	"github.com/costplan/costplan/pricing"
 	"github.com/costplan/costplan/wrap"
 )
 
@@ -379,7 +380,7 @@ func TestMCPProxyHTTP(t *testing.T) {
 			mcpJSON(t, c, "get_budget", nil, &before)
 			m.call(t)
 			m.spent(t, c, before.Calls+1, (before.Spent + mcpMoney(t, "0.00033")).Decimal())
-			var p mcpserver.Pricing
+			var p pricing.Quote
 			mcpJSON(t, c, "get_pricing", map[string]any{"model": "anthropic/claude-sonnet-4-5"}, &p)
 			if p.PriceModel != "claude-sonnet-4-5" || p.Prices.Output != mcpMoney(t, "15") {
 				t.Errorf("get_pricing: got %+v", p)

@@ -46,7 +46,7 @@ func (c PricingCmd) Run(a *app, g *Globals) error {
 	}
 	if c.Model == "" {
 		if g.JSON {
-			return writeJSON(a.stdout, modelsJSON(table.Models()))
+			return writeJSON(a.stdout, quotes(table.Models()))
 		}
 		return printTable(a.stdout, table)
 	}
@@ -165,62 +165,21 @@ func printModel(w io.Writer, res pricing.Resolution, t *pricing.Table) error {
 	return tw.Flush()
 }
 
-// modelJSON is the JSON form of a model; prices are USD per million tokens.
-type modelJSON struct {
-	Name          string           `json:"model"`
-	Provider      string           `json:"provider"`
-	Aliases       []string         `json:"aliases,omitempty"`
-	Input         core.Money       `json:"input"`
-	Output        core.Money       `json:"output"`
-	CacheRead     core.Money       `json:"cache_read"`
-	CacheWrite5m  core.Money       `json:"cache_write_5m"`
-	CacheWrite1h  core.Money       `json:"cache_write_1h"`
-	LongContext   *longContextJSON `json:"long_context,omitempty"`
-	WebSearch     core.Money       `json:"web_search_per_request,omitempty"`
-	ContextWindow core.Tokens      `json:"context_window"`
-	MaxOutput     core.Tokens      `json:"max_output"`
-	Encoding      string           `json:"encoding"`
-	Deprecated    string           `json:"deprecated,omitempty"`
-	Source        string           `json:"source"`
-}
-
-type longContextJSON struct {
-	Threshold    core.Tokens `json:"threshold"`
-	Input        core.Money  `json:"input"`
-	Output       core.Money  `json:"output"`
-	CacheRead    core.Money  `json:"cache_read"`
-	CacheWrite5m core.Money  `json:"cache_write_5m"`
-	CacheWrite1h core.Money  `json:"cache_write_1h"`
-}
-
-func toModelJSON(m *pricing.Model) modelJSON {
-	j := modelJSON{Name: m.Name, Provider: m.Provider, Aliases: m.Aliases, Input: m.Input, Output: m.Output,
-		CacheRead: m.CacheRead, CacheWrite5m: m.CacheWrite5m, CacheWrite1h: m.CacheWrite1h, WebSearch: m.WebSearch,
-		ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput, Encoding: m.Encoding, Deprecated: m.Deprecated, Source: m.Source}
-	if lc := m.LongContext; lc != nil {
-		j.LongContext = &longContextJSON{Threshold: lc.Threshold, Input: lc.Input, Output: lc.Output,
-			CacheRead: lc.CacheRead, CacheWrite5m: lc.CacheWrite5m, CacheWrite1h: lc.CacheWrite1h}
-	}
-	return j
-}
-
-func modelsJSON(ms []*pricing.Model) []modelJSON {
-	out := make([]modelJSON, len(ms))
+// quotes returns the public view of every model.
+func quotes(ms []*pricing.Model) []pricing.Quote {
+	out := make([]pricing.Quote, len(ms))
 	for i, m := range ms {
-		out[i] = toModelJSON(m)
+		out[i] = m.Quote()
 	}
 	return out
 }
 
+// resolutionJSON is one model's quote with the date of the table.
 func resolutionJSON(res pricing.Resolution, t *pricing.Table) any {
 	return struct {
-		Requested string   `json:"requested"`
-		How       string   `json:"resolved_by"`
-		Steps     []string `json:"steps,omitempty"`
-		Note      string   `json:"note,omitempty"`
-		AsOf      string   `json:"prices_as_of"`
-		modelJSON
-	}{res.Requested, res.How, res.Steps, res.Note, t.AsOf, toModelJSON(res.Model)}
+		pricing.Quote
+		AsOf string `json:"prices_as_of"`
+	}{res.Quote(), t.AsOf}
 }
 
 func writeJSON(w io.Writer, v any) error {
