@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -176,13 +177,18 @@ type Ledger struct {
 	store Store
 
 	mu        sync.Mutex // guards the following fields
-	listeners map[int]func(Event)
+	listeners []listener
 	nextID    int
+}
+
+type listener struct {
+	id int
+	fn func(Event)
 }
 
 // NewLedger returns a ledger over store.
 func NewLedger(store Store) *Ledger {
-	return &Ledger{store: store, listeners: map[int]func(Event){}}
+	return &Ledger{store: store}
 }
 
 // NewMemoryLedger returns a ledger over a new in-memory store with caps.
@@ -200,11 +206,11 @@ func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
 	l.mu.Lock()
 	id := l.nextID
 	l.nextID++
-	l.listeners[id] = fn
+	l.listeners = append(l.listeners, listener{id, fn})
 	l.mu.Unlock()
 	return func() {
 		l.mu.Lock()
-		delete(l.listeners, id)
+		l.listeners = slices.DeleteFunc(l.listeners, func(x listener) bool { return x.id == id })
 		l.mu.Unlock()
 	}
 }
@@ -260,11 +266,9 @@ func (l *Ledger) emit(ctx context.Context, kinds EventKind, violation Money) {
 		snap, _ = l.store.Snapshot(context.WithoutCancel(ctx))
 	}
 	l.mu.Lock()
-	fns := make([]func(Event), 0, len(l.listeners))
-	for i := 0; i < l.nextID; i++ {
-		if fn, ok := l.listeners[i]; ok {
-			fns = append(fns, fn)
-		}
+	fns := make([]func(Event), len(l.listeners))
+	for i, x := range l.listeners {
+		fns[i] = x.fn
 	}
 	l.mu.Unlock()
 	for _, k := range []EventKind{EventViolation, EventWarn, EventLock, EventReset} {

@@ -73,13 +73,11 @@ func (t *Table) Lookup(name string) (Resolution, error) {
 			return t.aliased(r, n, m), nil
 		}
 	}
-	for _, strip := range []struct{ what, suffix string }{{"-latest", "-latest"}} {
-		if s, ok := strings.CutSuffix(n, strip.suffix); ok {
-			r.Steps = append(r.Steps, fmt.Sprintf("%s → %s (%s)", n, s, strip.what))
-			n = s
-			if m, ok := t.index[n]; ok {
-				return t.aliased(r, n, m), nil
-			}
+	if s, ok := strings.CutSuffix(n, "-latest"); ok {
+		r.Steps = append(r.Steps, fmt.Sprintf("%s → %s (-latest)", n, s))
+		n = s
+		if m, ok := t.index[n]; ok {
+			return t.aliased(r, n, m), nil
 		}
 	}
 	if s := stripDate(n); s != n {
