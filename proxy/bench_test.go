@@ -20,18 +20,26 @@ import (
 	"github.com/costplan/costplan/journal"
 )
 
-// benchUpstream answers every call at once: a JSON message, or a short SSE stream.
+// benchUpstream answers every call at once with the fixture of its API: a JSON
+// body, or an SSE stream when the request asks for one.
 func benchUpstream(b *testing.B) *httptest.Server {
-	msg := readFixture(b, "anthropic_message.json")
-	stream := readFixture(b, "anthropic_stream.sse")
+	fixtures := map[string][2][]byte{}
+	for path, names := range map[string][2]string{
+		"/v1/messages":         {"anthropic_message.json", "anthropic_stream.sse"},
+		"/v1/chat/completions": {"chat_completion.json", "chat_stream.sse"},
+		"/v1/responses":        {"responses_response.json", "responses_stream.sse"},
+	} {
+		fixtures[path] = [2][]byte{readFixture(b, names[0]), readFixture(b, names[1])}
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		f := fixtures[r.URL.Path]
 		if bytes.Contains(body, []byte(`"stream":true`)) {
-			writeSSE(w, stream)
+			writeSSE(w, f[1])
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(msg)
+		_, _ = w.Write(f[0])
 	}))
 	b.Cleanup(srv.Close)
 	return srv
@@ -60,9 +68,20 @@ func (discardRecorder) Append(context.Context, journal.Record) error { return ni
 
 var benchBody = []byte(`{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Write a haiku about budgets."}]}`)
 
-func benchCall(b *testing.B, c *http.Client, base string, body []byte) {
-	req, _ := http.NewRequest("POST", base+"/v1/messages", bytes.NewReader(body))
+// benchRoutes are the three metered APIs with a small request each.
+var benchRoutes = []struct {
+	name, path string
+	body       []byte
+}{
+	{"messages", "/v1/messages", benchBody},
+	{"chat", "/v1/chat/completions", []byte(`{"model":"gpt-5-mini","max_completion_tokens":1024,"messages":[{"role":"user","content":"Write a haiku about budgets."}]}`)},
+	{"responses", "/v1/responses", []byte(`{"model":"gpt-5","max_output_tokens":1024,"input":"Write a haiku about budgets."}`)},
+}
+
+func benchCall(b *testing.B, c *http.Client, base, path string, body []byte) {
+	req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
 	req.Header.Set("X-Api-Key", "k")
+	req.Header.Set("Authorization", "Bearer k")
 	req.Header.Set("Anthropic-Version", "2023-06-01")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -80,35 +99,35 @@ func benchCall(b *testing.B, c *http.Client, base string, body []byte) {
 // CostPlan, interleaved so that both see the same machine load, and reports the
 // ratio of their times per call.
 func BenchmarkOverhead(b *testing.B) {
-	for _, mode := range []struct {
-		name string
-		body []byte
-	}{
-		{"json", benchBody},
-		{"stream", mustSet(benchBody, "stream", true)},
-	} {
-		b.Run(mode.name, func(b *testing.B) {
-			plain, cp := benchPair(b)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-			for range 50 { // warm up connections and tokenizers
-				benchCall(b, client, plain.URL, mode.body)
-				benchCall(b, client, cp.URL, mode.body)
+	for _, route := range benchRoutes {
+		for _, stream := range []bool{false, true} {
+			body, name := route.body, route.name+"/json"
+			if stream {
+				body, name = mustSet(route.body, "stream", true), route.name+"/stream"
 			}
-			var tPlain, tCP time.Duration
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
-				benchCall(b, client, plain.URL, mode.body)
-				t1 := time.Now()
-				benchCall(b, client, cp.URL, mode.body)
-				tCP += time.Since(t1)
-				tPlain += t1.Sub(t0)
-			}
-			b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "plain-ns/call")
-			b.ReportMetric(float64(tCP.Nanoseconds())/float64(b.N), "costplan-ns/call")
-			b.ReportMetric(float64(tCP)/float64(tPlain), "ratio")
-		})
+			b.Run(name, func(b *testing.B) {
+				plain, cp := benchPair(b)
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+				for range 50 { // warm up connections and tokenizers
+					benchCall(b, client, plain.URL, route.path, body)
+					benchCall(b, client, cp.URL, route.path, body)
+				}
+				var tPlain, tCP time.Duration
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					benchCall(b, client, plain.URL, route.path, body)
+					t1 := time.Now()
+					benchCall(b, client, cp.URL, route.path, body)
+					tCP += time.Since(t1)
+					tPlain += t1.Sub(t0)
+				}
+				b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "plain-ns/call")
+				b.ReportMetric(float64(tCP.Nanoseconds())/float64(b.N), "costplan-ns/call")
+				b.ReportMetric(float64(tCP)/float64(tPlain), "ratio")
+			})
+		}
 	}
 }
 
