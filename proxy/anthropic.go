@@ -44,10 +44,7 @@ func (anthropicMessages) inspect(body []byte) (*request, error) {
 		case "tools":
 			r.prompt.Tools = m.raw
 		case "messages":
-			if m.elems == nil {
-				return badRequest("messages must be an array")
-			}
-			r.prompt.Messages = m.elems
+			r.prompt.Messages, err = m.array()
 		}
 		return err
 	})

@@ -99,10 +99,7 @@ func (openaiChat) inspect(body []byte) (*request, error) {
 		case "tools", "functions":
 			r.prompt.Tools = m.raw
 		case "messages":
-			if m.elems == nil {
-				return badRequest("messages must be an array")
-			}
-			r.prompt.Messages = m.elems
+			r.prompt.Messages, err = m.array()
 		}
 		return err
 	})

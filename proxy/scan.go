@@ -102,6 +102,14 @@ func (m member) result() gjson.Result {
 	return r
 }
 
+// array returns the elements of a split array member, or a 400 when it is no array.
+func (m member) array() ([][]byte, error) {
+	if m.elems == nil {
+		return nil, badRequest("%s must be an array", m.key)
+	}
+	return m.elems, nil
+}
+
 type jsonScanner struct {
 	b   []byte
 	i   int
