@@ -667,6 +667,7 @@ func TestNewRejects(t *testing.T) {
 		{"no model", costplan.Config{}, nil, "Model"},
 		{"negative session", costplan.Config{Model: anthropicModel, Session: -1}, nil, "session"},
 		{"negative per call", costplan.Config{Model: anthropicModel, PerCall: -500_000_000}, nil, "per-call"},
+		{"negative per call from USD", costplan.Config{Model: anthropicModel, PerCall: costplan.USD(-0.5)}, nil, "per-call"},
 		{"negative daily", costplan.Config{Model: anthropicModel, Daily: -1, JournalPath: journalPath}, nil, "negative"},
 		{"negative monthly", costplan.Config{Model: anthropicModel, Monthly: -1, JournalPath: journalPath}, nil, "negative"},
 		{"negative max tokens", costplan.Config{Model: anthropicModel, MaxTokens: -5}, nil, "negative"},

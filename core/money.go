@@ -36,11 +36,12 @@ var (
 )
 
 // USD converts a float number of dollars to Money, rounding to the nearest nano-dollar.
-// It is meant for literals in code and tests (costplan.USD(0.5)); NaN, infinities,
-// negative and out-of-range values give 0.
+// It is meant for literals in code and tests (costplan.USD(0.5)). A negative amount
+// stays negative, so that a cap set from it is refused by validation rather than
+// read as "none"; NaN, infinities and amounts beyond MaxMoney give 0.
 func USD(dollars float64) Money {
 	v := math.Round(dollars * 1e9)
-	if math.IsNaN(v) || v < 0 || v >= 1<<63 {
+	if math.IsNaN(v) || v <= -(1<<63) || v >= 1<<63 {
 		return 0
 	}
 	return Money(v)
