@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"github.com/tidwall/gjson"
 
 	"github.com/costplan/costplan/core"
@@ -23,8 +24,9 @@ type adapter interface {
 	usage(body []byte) (core.Usage, bool)
 	// newTap returns a reader of usage for one streamed response.
 	newTap(r *request) tap
-	// errorBody is an error in the provider's own JSON shape.
-	errorBody(status int, typ, code, msg string) []byte
+	// errorBody is an error in the provider's own JSON shape, its type chosen by
+	// the status the way the provider chooses it.
+	errorBody(status int, code, msg string) []byte
 }
 
 // tap reads usage from the events of a streamed response as they pass.
@@ -70,4 +72,10 @@ func reportedTokens(v gjson.Result) core.Tokens {
 		return maxReportedTokens
 	}
 	return core.Tokens(max(v.Int(), 0))
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"strconv"
 
 	"github.com/tidwall/gjson"
@@ -92,14 +93,27 @@ func (anthropicMessages) usage(body []byte) (core.Usage, bool) {
 
 func (anthropicMessages) newTap(*request) tap { return &anthropicTap{} }
 
-func (anthropicMessages) errorBody(_ int, typ, code, msg string) []byte {
+// errorBody writes Anthropic's error shape; the error type follows from the status
+// as on Anthropic's errors page.
+func (anthropicMessages) errorBody(status int, code, msg string) []byte {
+	typ := "invalid_request_error"
+	switch {
+	case status == http.StatusNotFound:
+		typ = "not_found_error"
+	case status == http.StatusRequestEntityTooLarge:
+		typ = "request_too_large"
+	case status == http.StatusTooManyRequests:
+		typ = "rate_limit_error"
+	case status >= 500:
+		typ = "api_error"
+	}
 	b := []byte(`{"type":"error","error":{"type":`)
-	b = strconv.AppendQuote(b, typ)
+	b = appendJSONString(b, typ)
 	b = append(b, `,"message":`...)
-	b = strconv.AppendQuote(b, msg)
+	b = appendJSONString(b, msg)
 	if code != "" {
 		b = append(b, `,"code":`...)
-		b = strconv.AppendQuote(b, code)
+		b = appendJSONString(b, code)
 	}
 	return append(b, "}}"...)
 }

@@ -134,7 +134,7 @@ func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	rt, _ := routeFrom(r.Context())
 	h.logger().Warn("upstream", "path", r.URL.Path, "err", err)
-	resp := h.Meter.reply(r, errorShape(rt.provider), http.StatusBadGateway, "api_error", "costplan_upstream_unreachable",
+	resp := h.Meter.reply(r, errorShape(rt.provider), http.StatusBadGateway, "costplan_upstream_unreachable",
 		"costplan: the upstream could not be reached: "+err.Error(), "")
 	copyResponse(w, resp)
 }

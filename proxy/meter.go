@@ -161,13 +161,13 @@ func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	case routeMetered:
 		return m.metered(req, rt.adapter)
 	case routeWebSocket:
-		return m.reply(req, errorShape(rt.provider), http.StatusUpgradeRequired, "invalid_request_error", "websocket_not_supported",
+		return m.reply(req, errorShape(rt.provider), http.StatusUpgradeRequired, "websocket_not_supported",
 			"costplan meters the Responses API over HTTP only; the WebSocket upgrade is refused so that the client uses HTTP", ""), nil
 	}
 	if req.Body != nil {
 		req.Body.Close()
 	}
-	return m.reply(req, errorShape(rt.provider), http.StatusNotFound, "not_found_error", "costplan_unmetered_route",
+	return m.reply(req, errorShape(rt.provider), http.StatusNotFound, "costplan_unmetered_route",
 		fmt.Sprintf("costplan does not forward %s %s: only metered and free endpoints pass (POST /v1/messages, /v1/chat/completions, /v1/responses; token counting and model lists)", req.Method, req.URL.Path), ""), nil
 }
 
@@ -181,18 +181,8 @@ func errorShape(provider string) adapter {
 
 // reply builds a response of CostPlan's own with an error body in a's shape. It is
 // never retried by the official SDKs (x-should-retry: false).
-func (m *Meter) reply(req *http.Request, a adapter, status int, typ, code, msg, refusal string) *http.Response {
-	if _, openai := a.(openaiChat); openai || a.provider() == journal.ProviderOpenAI {
-		switch typ {
-		case "not_found_error":
-			typ = "invalid_request_error"
-		case "rate_limit_error":
-			typ = "insufficient_quota"
-		case "api_error":
-			typ = "server_error"
-		}
-	}
-	body := a.errorBody(status, typ, code, msg)
+func (m *Meter) reply(req *http.Request, a adapter, status int, code, msg, refusal string) *http.Response {
+	body := a.errorBody(status, code, msg)
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Should-Retry", "false")
@@ -265,29 +255,25 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 	c := &callState{m: m, a: a, start: m.now(), req: req}
 	body, status, err := m.readBody(req)
 	if err != nil {
-		typ := "invalid_request_error"
-		if status == http.StatusRequestEntityTooLarge && a.provider() == journal.ProviderAnthropic {
-			typ = "request_too_large"
-		}
-		return m.reply(req, a, status, typ, "", "costplan: "+err.Error(), ""), nil
+		return m.reply(req, a, status, "", "costplan: "+err.Error(), ""), nil
 	}
 	r, err := a.inspect(body)
 	if err != nil {
-		return m.reply(req, a, http.StatusBadRequest, "invalid_request_error", "", "costplan: "+err.Error(), ""), nil
+		return m.reply(req, a, http.StatusBadRequest, "", "costplan: "+err.Error(), ""), nil
 	}
 	c.r = r
 	res, err := m.Prices.Lookup(r.model)
 	if err != nil {
 		_ = m.Ledger.Refuse(req.Context())
 		c.refuse(http.StatusBadRequest, "unknown_model", err)
-		return m.reply(req, a, http.StatusBadRequest, "invalid_request_error", "costplan_unknown_model", "costplan: "+err.Error(), "unknown_model"), nil
+		return m.reply(req, a, http.StatusBadRequest, "costplan_unknown_model", "costplan: "+err.Error(), "unknown_model"), nil
 	}
 	c.res = res
 	if msg := m.journalErr.Load(); msg != nil {
 		// The journal could not be written: fail closed rather than spend unrecorded.
 		// This refusal's own line is the probe; once it is written, calls flow again.
 		c.refuse(http.StatusServiceUnavailable, "journal", errors.New(*msg))
-		return m.reply(req, a, http.StatusServiceUnavailable, "api_error", "costplan_journal_unwritable",
+		return m.reply(req, a, http.StatusServiceUnavailable, "costplan_journal_unwritable",
 			"costplan: calls are refused until the journal can be written: "+*msg, "journal"), nil
 	}
 	grant, err := m.reserve(req.Context(), c)
@@ -302,7 +288,7 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 	m.inflight.Add(1)
 	if body, err = a.rewrite(body, r, grant.Tokens); err != nil {
 		c.upstreamFailed(err)
-		return m.reply(req, a, http.StatusInternalServerError, "api_error", "costplan_rewrite_failed", "costplan: "+err.Error(), ""), nil
+		return m.reply(req, a, http.StatusInternalServerError, "costplan_rewrite_failed", "costplan: "+err.Error(), ""), nil
 	}
 	out := req.Clone(req.Context())
 	out.Body = io.NopCloser(bytes.NewReader(body))
@@ -318,7 +304,7 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 		if req.Context().Err() != nil {
 			return nil, err
 		}
-		return m.reply(req, a, http.StatusBadGateway, "api_error", "costplan_upstream_unreachable",
+		return m.reply(req, a, http.StatusBadGateway, "costplan_upstream_unreachable",
 			"costplan: the upstream could not be reached: "+err.Error(), ""), nil
 	}
 	return c.response(resp)
@@ -371,7 +357,7 @@ func (m *Meter) refusal(req *http.Request, c *callState, err error) *http.Respon
 	var be *core.BudgetError
 	if !errors.As(err, &be) {
 		c.refuse(http.StatusServiceUnavailable, "store", err)
-		return m.reply(req, c.a, http.StatusServiceUnavailable, "api_error", "costplan_budget_unavailable",
+		return m.reply(req, c.a, http.StatusServiceUnavailable, "costplan_budget_unavailable",
 			"costplan: the budget cannot be checked, so the call is refused: "+err.Error(), "store")
 	}
 	hint := DefaultHint
@@ -389,7 +375,7 @@ func (m *Meter) refusal(req *http.Request, c *callState, err error) *http.Respon
 		}
 	}
 	c.refuse(http.StatusTooManyRequests, string(be.Limit), err)
-	resp := m.reply(req, c.a, http.StatusTooManyRequests, "rate_limit_error", "costplan_budget_exceeded", msg, string(be.Limit))
+	resp := m.reply(req, c.a, http.StatusTooManyRequests, "costplan_budget_exceeded", msg, string(be.Limit))
 	if snap, err := m.Ledger.Snapshot(req.Context()); err == nil {
 		resp.Header.Set(HeaderRemaining, snap.Remaining.Decimal())
 	}

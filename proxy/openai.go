@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"net/http"
 	"regexp"
-	"strconv"
 
 	"github.com/tidwall/gjson"
 
@@ -16,17 +16,25 @@ import (
 // reasoningModel matches OpenAI models that take max_completion_tokens only.
 var reasoningModel = regexp.MustCompile(`^(?:openai/)?(?:o\d|gpt-5|gpt-6|codex)`)
 
-// openaiErrorBody is the OpenAI error shape.
-func openaiErrorBody(typ, code, msg string) []byte {
+// openaiErrorBody is the OpenAI error shape; the error type follows from the status
+// (a budget refusal is insufficient_quota, which clients do not retry).
+func openaiErrorBody(status int, code, msg string) []byte {
+	typ := "invalid_request_error"
+	switch {
+	case status == http.StatusTooManyRequests:
+		typ = "insufficient_quota"
+	case status >= 500:
+		typ = "server_error"
+	}
 	b := []byte(`{"error":{"message":`)
-	b = strconv.AppendQuote(b, msg)
+	b = appendJSONString(b, msg)
 	b = append(b, `,"type":`...)
-	b = strconv.AppendQuote(b, typ)
+	b = appendJSONString(b, typ)
 	b = append(b, `,"param":null,"code":`...)
 	if code == "" {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendQuote(b, code)
+		b = appendJSONString(b, code)
 	}
 	return append(b, "}}"...)
 }
@@ -189,8 +197,8 @@ func (openaiChat) usage(body []byte) (core.Usage, bool) {
 
 func (openaiChat) newTap(r *request) tap { return &chatTap{inject: !r.includeUsage} }
 
-func (openaiChat) errorBody(_ int, typ, code, msg string) []byte {
-	return openaiErrorBody(typ, code, msg)
+func (openaiChat) errorBody(status int, code, msg string) []byte {
+	return openaiErrorBody(status, code, msg)
 }
 
 // chatTap reads the usage chunk of a Chat Completions stream. When CostPlan asked for
@@ -318,8 +326,8 @@ func (openaiResponses) usage(body []byte) (core.Usage, bool) {
 
 func (openaiResponses) newTap(*request) tap { return &responsesTap{} }
 
-func (openaiResponses) errorBody(_ int, typ, code, msg string) []byte {
-	return openaiErrorBody(typ, code, msg)
+func (openaiResponses) errorBody(status int, code, msg string) []byte {
+	return openaiErrorBody(status, code, msg)
 }
 
 // responsesTap reads usage from the terminal event of a Responses stream.
