@@ -242,3 +242,28 @@ func TestAnthropicBelowFloorRefused(t *testing.T) {
 		t.Log("the session locked after the refusal, as the settled spend cannot pay a minimal call")
 	}
 }
+
+// TestAnswerWithoutUsageChargedTheGrant shows that a complete answer that reports no
+// usage is charged at the most its grant allowed, marked estimated, never free.
+func TestAnswerWithoutUsageChargedTheGrant(t *testing.T) {
+	p := newTestProxy(t)
+	p.up.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		writeFixtureJSON(w, `{"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}`)
+	})
+	req, _ := http.NewRequest("POST", p.srv.URL+"/v1/messages", strings.NewReader(`{"model":"claude-haiku-4-5","max_tokens":2000,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("X-Api-Key", "k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rec := p.waitCalls(t, 1)[0]
+	if !rec.Estimated || rec.Usage.OutputTokens != 2000 || rec.Usage.InputTokens == 0 {
+		t.Fatalf("journal %+v, want the 2,000 granted output tokens charged and the input estimate, estimated", rec)
+	}
+	// Input at $1/MTok plus 2,000 output tokens at $5/MTok, exactly.
+	want := core.OutputCost(rec.Usage.InputTokens, core.Dollar) + core.OutputCost(2000, 5*core.Dollar)
+	if rec.Cost != want || resp.Header.Get(HeaderCost) != want.Decimal() {
+		t.Errorf("cost %s (header %s), want %s", rec.Cost, resp.Header.Get(HeaderCost), want)
+	}
+}

@@ -51,7 +51,7 @@ func TestBadInput(t *testing.T) {
 		status   int
 		errType  string
 		msg      []string
-		// refusal is the journaled refusal reason; empty when nothing is journaled.
+		// refusal is the journaled refusal reason; empty means bad_request.
 		refusal string
 	}{
 		{name: "malformed JSON", body: []byte(`{"model":"claude-sonnet-4-5","max_tokens":100,` + msgs),
@@ -144,12 +144,14 @@ func TestBadInput(t *testing.T) {
 			if n := len(p.up.seen()); n != 0 {
 				t.Errorf("got %d upstream requests, want 0", n)
 			}
-			calls := p.rec.calls()
-			switch {
-			case tc.refusal == "" && len(calls) != 0:
-				t.Errorf("got journal %+v, want nothing for a request that could not be read", calls)
-			case tc.refusal != "" && (len(calls) != 1 || calls[0].Outcome != journal.OutcomeRefused || calls[0].Refusal != tc.refusal || calls[0].Status != tc.status):
-				t.Errorf("got journal %+v, want one %q refusal with status %d", calls, tc.refusal, tc.status)
+			// Every refusal is journaled; a request that could not be read is a
+			// bad_request refusal.
+			refusal := tc.refusal
+			if refusal == "" {
+				refusal = "bad_request"
+			}
+			if calls := p.rec.calls(); len(calls) != 1 || calls[0].Outcome != journal.OutcomeRefused || calls[0].Refusal != refusal || calls[0].Status != tc.status {
+				t.Errorf("got journal %+v, want one %q refusal with status %d", calls, refusal, tc.status)
 			}
 			if snap := faultSnapshot(t, p); snap.Spent != 0 || snap.Reserved != 0 {
 				t.Errorf("got spent %s, reserved %s; want 0, 0", snap.Spent, snap.Reserved)

@@ -255,11 +255,11 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 	c := &callState{m: m, a: a, start: m.now(), req: req}
 	body, status, err := m.readBody(req)
 	if err != nil {
-		return m.reply(req, a, status, "", "costplan: "+err.Error(), ""), nil
+		return m.badRequest(req, c, status, err), nil
 	}
 	r, err := a.inspect(body)
 	if err != nil {
-		return m.reply(req, a, http.StatusBadRequest, "", "costplan: "+err.Error(), ""), nil
+		return m.badRequest(req, c, http.StatusBadRequest, err), nil
 	}
 	c.r = r
 	res, err := m.Prices.Lookup(r.model)
@@ -308,6 +308,13 @@ func (m *Meter) metered(req *http.Request, a adapter) (*http.Response, error) {
 			"costplan: the upstream could not be reached: "+err.Error(), ""), nil
 	}
 	return c.response(resp)
+}
+
+// badRequest refuses a request CostPlan cannot read, and journals the refusal.
+func (m *Meter) badRequest(req *http.Request, c *callState, status int, err error) *http.Response {
+	_ = m.Ledger.Refuse(req.Context())
+	c.refuse(status, "bad_request", err)
+	return m.reply(req, c.a, status, "costplan_bad_request", "costplan: "+err.Error(), "bad_request")
 }
 
 // reserve estimates the call's worst case and holds it in the ledger.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -110,7 +111,7 @@ func (c *callState) whole(resp *http.Response) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	resp.Header.Del("Content-Encoding")
-	resp.Header.Set("Content-Length", itoa(int64(len(body))))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	resp.Header.Set(HeaderCost, c.cost.Decimal())
 	resp.Header.Set(HeaderRemaining, c.remaining.Decimal())
 	return resp, nil
@@ -163,23 +164,27 @@ func (c *callState) finish(status int, u core.Usage, complete bool, out *outputT
 	})
 }
 
-// estimateUsage completes the usage of a call that ended early: input from what the
-// response said, else from the request estimate; output from the generated text,
-// never above the grant.
+// estimateUsage completes the usage of a call that ended early or reported none:
+// input from what the response said, else from the request estimate; output from
+// the generated text seen (out), never above the grant, or the whole grant when no
+// text could be seen (out is nil).
 func (c *callState) estimateUsage(u core.Usage, out *outputText) core.Usage {
 	if u.TotalInput() == 0 {
 		u.InputTokens = c.inputEstimate
 	}
-	if out != nil {
-		n := core.Tokens(out.extra)
-		if len(out.text) > 0 {
-			t, _ := c.m.est.CountText(pricing.Encoding(c.res.Model.Encoding), string(out.text))
-			n += t
-		}
-		u.OutputTokens = max(u.OutputTokens, n)
-	}
 	limit := c.grant.Tokens * core.Tokens(c.r.choices)
-	u.OutputTokens = min(u.OutputTokens, limit)
+	if out == nil {
+		// A complete answer that reported no usage: its output cannot be seen, so
+		// it is charged at the most the grant allowed.
+		u.OutputTokens = limit
+		return u
+	}
+	n := core.Tokens(out.extra)
+	if len(out.text) > 0 {
+		t, _ := c.m.est.CountText(pricing.Encoding(c.res.Model.Encoding), string(out.text))
+		n += t
+	}
+	u.OutputTokens = min(max(u.OutputTokens, n), limit)
 	return u
 }
 
@@ -233,7 +238,6 @@ type meteredStream struct {
 	out   []byte
 	off   int
 	err   error
-	first bool
 }
 
 func (s *meteredStream) Read(p []byte) (int, error) {
@@ -295,40 +299,18 @@ func (s *meteredStream) trailers() {
 	s.resp.Trailer.Set(HeaderRemaining, s.c.remaining.Decimal())
 }
 
-// Close settles a stream the client abandoned before its end.
+// errClientClosed is the cause of a stream the client closed before its end.
+var errClientClosed = errors.New("the client closed the stream early")
+
+// Close settles the stream: as read to the end when the final event passed or the
+// upstream had ended (the OpenAI SDKs close the body at [DONE], before its end), as
+// cut short otherwise. After end has run, it changes nothing.
 func (s *meteredStream) Close() error {
 	err := s.src.Close()
-	if _, complete := s.tap.result(); complete || s.err != nil {
-		// The final event passed, or the upstream ended, before the client stopped
-		// reading (the OpenAI SDKs close the body at [DONE], before its end): settle
-		// as read to the end. After end has run, this changes nothing.
-		cause := s.err
-		if cause == nil {
-			cause = io.EOF
-		}
-		s.end(cause)
-		return err
+	cause := s.err
+	if cause == nil {
+		cause = errClientClosed
 	}
-	u, _ := s.tap.result()
-	outcome := journal.OutcomeAborted
-	if s.tap.failed() {
-		outcome = journal.OutcomeUpstreamError
-	}
-	s.c.finish(s.resp.StatusCode, u, false, s.tap.output(), outcome, errors.New("the client closed the stream early"))
-	s.trailers()
+	s.end(cause)
 	return err
-}
-
-func itoa(n int64) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
