@@ -101,59 +101,74 @@ func (d *decoder) enter() error {
 
 // object parses the object at d.off into r, or into r.Usage when usage is set.
 func (d *decoder) object(r *Record, usage bool) error {
-	d.off++ // '{'
+	return d.composite('}', func() error {
+		key, err := d.key()
+		if err != nil {
+			return err
+		}
+		if usage {
+			return d.usageField(key, &r.Usage, true)
+		}
+		return d.recordField(key, r, true)
+	})
+}
+
+// composite scans the object or array at d.off through its closing byte, calling
+// elem at each member or element.
+func (d *decoder) composite(closer byte, elem func() error) error {
+	d.off++ // '{' or '['
 	if err := d.enter(); err != nil {
 		return err
 	}
 	d.skipWS()
-	if d.off < len(d.data) && d.data[d.off] == '}' {
+	if d.off < len(d.data) && d.data[d.off] == closer {
 		d.off++
 		d.depth--
 		return nil
 	}
 	for {
-		if err := d.member(r, usage); err != nil {
+		d.skipWS()
+		if err := elem(); err != nil {
 			return err
 		}
 		d.skipWS()
 		if d.off >= len(d.data) {
-			return d.syntax("unterminated object")
+			if closer == '}' {
+				return d.syntax("unterminated object")
+			}
+			return d.syntax("unterminated array")
 		}
 		switch d.data[d.off] {
 		case ',':
 			d.off++
-		case '}':
+		case closer:
 			d.off++
 			d.depth--
 			return nil
 		default:
-			return d.syntax("want ',' or '}'")
+			return d.syntax("want ',' or '" + string(closer) + "'")
 		}
 	}
 }
 
-// member parses one key and its value.
-func (d *decoder) member(r *Record, usage bool) error {
-	d.skipWS()
+// key scans a member's key, unescaped, and the colon after it.
+func (d *decoder) key() ([]byte, error) {
 	if d.off >= len(d.data) || d.data[d.off] != '"' {
-		return d.syntax("want a key")
+		return nil, d.syntax("want a key")
 	}
 	tok, plain, err := d.str()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key := tok[1 : len(tok)-1]
 	if !plain {
 		key = []byte(unquote(tok))
 	}
 	if err := d.expect(':'); err != nil {
-		return err
+		return nil, err
 	}
 	d.skipWS()
-	if usage {
-		return d.usageField(key, &r.Usage, true)
-	}
-	return d.recordField(key, r, true)
+	return key, nil
 }
 
 // recordField decodes the value of key into r. exact is false when key was already
@@ -712,78 +727,19 @@ func isHex(c byte) bool {
 
 // skipObject scans an object whose values are not kept.
 func (d *decoder) skipObject() error {
-	d.off++ // '{'
-	if err := d.enter(); err != nil {
+	return d.composite('}', func() error {
+		if _, err := d.key(); err != nil {
+			return err
+		}
+		_, err := d.value()
 		return err
-	}
-	d.skipWS()
-	if d.off < len(d.data) && d.data[d.off] == '}' {
-		d.off++
-		d.depth--
-		return nil
-	}
-	for {
-		d.skipWS()
-		if d.off >= len(d.data) || d.data[d.off] != '"' {
-			return d.syntax("want a key")
-		}
-		if _, _, err := d.str(); err != nil {
-			return err
-		}
-		if err := d.expect(':'); err != nil {
-			return err
-		}
-		d.skipWS()
-		if _, err := d.value(); err != nil {
-			return err
-		}
-		d.skipWS()
-		if d.off >= len(d.data) {
-			return d.syntax("unterminated object")
-		}
-		switch d.data[d.off] {
-		case ',':
-			d.off++
-		case '}':
-			d.off++
-			d.depth--
-			return nil
-		default:
-			return d.syntax("want ',' or '}'")
-		}
-	}
+	})
 }
 
 // skipArray scans an array whose elements are not kept.
 func (d *decoder) skipArray() error {
-	d.off++ // '['
-	if err := d.enter(); err != nil {
+	return d.composite(']', func() error {
+		_, err := d.value()
 		return err
-	}
-	d.skipWS()
-	if d.off < len(d.data) && d.data[d.off] == ']' {
-		d.off++
-		d.depth--
-		return nil
-	}
-	for {
-		d.skipWS()
-		if _, err := d.value(); err != nil {
-			return err
-		}
-		d.skipWS()
-		if d.off >= len(d.data) {
-			return d.syntax("unterminated array")
-		}
-		switch d.data[d.off] {
-		case ',':
-			d.off++
-		case ']':
-			d.off++
-			d.depth--
-			return nil
-		default:
-			return d.syntax("want ',' or ']'")
-		}
-	}
+	})
 }
