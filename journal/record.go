@@ -10,6 +10,7 @@
 package journal
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/costplan/costplan/core"
@@ -160,9 +161,22 @@ type Record struct {
 }
 
 // MarshalJSON writes the record as one line of JSON without the newline, with the
-// keys in a fixed order (see Record).
+// keys in a fixed order (see Record). A TS whose year is outside 0-9999, which RFC
+// 3339 cannot hold, is an error, as it is for encoding/json.
 func (r Record) MarshalJSON() ([]byte, error) {
+	if err := checkTS(r.TS); err != nil {
+		return nil, err
+	}
 	return r.appendJSON(make([]byte, 0, 512)), nil
+}
+
+// checkTS refuses a timestamp that no reader could parse back, so that a record is
+// never written as a line that every reader skips.
+func checkTS(ts time.Time) error {
+	if y := ts.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("timestamp %s: year outside 0-9999", ts)
+	}
+	return nil
 }
 
 // UnmarshalJSON reads a record the way Scan does: the input must be a JSON object;

@@ -47,9 +47,10 @@ func Open(path string) (*Writer, error) {
 func (w *Writer) Path() string { return w.path }
 
 // Append writes r as one line. A zero V is written as Version and a zero TS as the
-// current time. The record must have a Type. Append fails without writing when ctx
-// is already done. A failed or short write leaves the file as it was and returns an
-// error naming the journal, the cause and what to do about it.
+// current time. The record must have a Type and a TS in the years 0-9999. Append
+// fails without writing when ctx is already done. A failed or short write leaves the
+// file as it was and returns an error naming the journal, the cause and what to do
+// about it.
 func (w *Writer) Append(ctx context.Context, r Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("journal %s: %w", w.path, err)
@@ -62,6 +63,8 @@ func (w *Writer) Append(ctx context.Context, r Record) error {
 	}
 	if r.TS.IsZero() {
 		r.TS = time.Now()
+	} else if err := checkTS(r.TS); err != nil {
+		return fmt.Errorf("journal %s: %w", w.path, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -116,6 +116,34 @@ func TestAppendWritesOneLine(t *testing.T) {
 	}
 }
 
+// TestAppendRefusesUnreadableTime: a timestamp RFC 3339 cannot hold would make a
+// line every reader skips; Append says so instead and writes nothing.
+func TestAppendRefusesUnreadableTime(t *testing.T) {
+	w := openTemp(t)
+	for _, ts := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("W", -2*3600)), // 10000 in UTC
+	} {
+		r := sampleCall()
+		r.TS = ts
+		if err := w.Append(context.Background(), r); err == nil || !strings.Contains(err.Error(), "year outside 0-9999") {
+			t.Errorf("Append at %s: got %v, want an error about the year", ts, err)
+		}
+		if _, err := json.Marshal(r); err == nil {
+			t.Errorf("json.Marshal at %s: got no error, want one", ts)
+		}
+	}
+	r := sampleCall()
+	r.TS = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	if err := w.Append(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readLines(t, w.Path()); len(recs) != 1 || !recs[0].TS.Equal(r.TS) {
+		t.Errorf("got %+v, want only the record of 9999", recs)
+	}
+}
+
 func TestAppendConcurrentGoroutines(t *testing.T) {
 	w := openTemp(t)
 	const goroutines, each = 50, 40
