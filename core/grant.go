@@ -58,11 +58,6 @@ func (req ReserveRequest) Bounds() GrantBounds {
 // least the call can cost (for refusal messages). ok is false when the grant is a
 // refusal; tokens and amount are zero then.
 func DecideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed Money, ok bool) {
-	return decideGrant(req, avail)
-}
-
-// decideGrant implements DecideGrant.
-func decideGrant(req ReserveRequest, avail Money) (tokens Tokens, amount, needed Money, ok bool) {
 	b := req.Bounds()
 	want, floor, needed := b.Want, b.Floor, b.Needed
 	afford := avail - req.Input

@@ -47,7 +47,7 @@ func (s *MemoryStore) Reserve(_ context.Context, req ReserveRequest) (Grant, Eve
 		return Grant{}, 0, &BudgetError{Limit: LimitLocked, Cap: s.caps.Session, Spent: s.spent, LockReason: s.lockReason}
 	}
 	b := bindingLimit(s.caps, s.spent, s.reserved, req.Windows)
-	tokens, amount, needed, ok := decideGrant(req, b.left)
+	tokens, amount, needed, ok := DecideGrant(req, b.left)
 	if !ok {
 		s.refused++
 		err := &BudgetError{Limit: b.limit, Cap: b.cap, Spent: b.spent, Reserved: b.reserved, Needed: needed}
