@@ -17,7 +17,7 @@ const predictCostDescription = `Prices an LLM call before it is sent: call it be
 
 Arguments: model (required); either prompt (plain text, counted alone: exact for OpenAI models) or messages (an array of {role, content} as sent to the API, content a string or an array of content blocks; counted with chat framing as the budget proxy counts them); optional system (system prompt text); optional max_output_tokens (default: the model's output limit).
 
-Returns JSON (amounts in US dollars): price_model and resolution (how the name was matched; a "fallback" carries a note), input_tokens and exact (false means an upper-bound estimate: Claude has no public tokenizer), input_usd, max_output_tokens, worst_output_usd, worst_total_usd; per_call_cap_usd and fits_per_call; available_usd and fits_budget (whether the worst case fits what is left now); affordable_output_tokens (the output limit the budget could grant now; the proxy shortens a call's output limit to it); refused_now (the proxy would refuse the call now); advice (one sentence). Nothing is sent to any model.`
+Returns JSON (amounts in US dollars): price_model and resolution (how the name was matched; a "fallback" carries a note), input_tokens and exact (false means an upper-bound estimate: Claude has no public tokenizer), input_usd, max_output_tokens, worst_output_usd, worst_total_usd; per_call_cap_usd and fits_per_call; available_usd and fits_budget (whether the worst case fits what is left now); affordable_output_tokens (the output limit the proxy would grant now, 0 when it would refuse; it shortens a call's output limit to it); refused_now (the proxy would refuse the call now); advice (one sentence). Nothing is sent to any model.`
 
 // PredictCostTool returns predict_cost: the worst-case cost of a call and whether
 // it fits now. It counts and prices with the estimator and pricing functions the
@@ -221,23 +221,13 @@ func (p predictor) fit(ctx context.Context, pred *Prediction) {
 	if perCall > 0 && perCall < limit {
 		limit = perCall
 	}
-	afford := affordable(limit, pred.InputCost, pred.rate, pred.MaxOutput)
-	refused := st.Locked || afford < max(min(pred.MaxOutput, p.minOutput), 1)
+	// The grant the proxy's reservation would make now: zero tokens when refused.
+	afford, _, _, granted := core.DecideGrant(core.ReserveRequest{Input: pred.InputCost, OutputRate: pred.rate,
+		Requested: pred.MaxOutput, MinOutput: p.minOutput}, limit)
+	refused := st.Locked || !granted
 	pred.PerCallCap, pred.FitsPerCall, pred.Available, pred.FitsBudget = &perCall, &fitsPerCall, &avail, &fitsBudget
 	pred.AffordableOutput, pred.RefusedNow = &afford, &refused
 	pred.Advice = advice(st.Locked, limit, *pred, fitsPerCall && fitsBudget, refused)
-}
-
-// affordable returns how many output tokens limit pays for after the input, at
-// most maxOut.
-func affordable(limit, input, rate core.Money, maxOut core.Tokens) core.Tokens {
-	if limit < input {
-		return 0
-	}
-	if rate <= 0 {
-		return maxOut
-	}
-	return min(core.Tokens(core.MulDivFloor(int64(limit-input), 1_000_000, int64(rate))), maxOut)
 }
 
 // advice says in one sentence what the agent can do; limit is the most one call

@@ -116,6 +116,17 @@ func TestMCPPredictCost(t *testing.T) {
 		}
 	})
 
+	t.Run("too few output tokens affordable", func(t *testing.T) {
+		// $0.17 left pays about 11,300 output tokens at $15/M, below a 20,000-token floor:
+		// the proxy refuses rather than shortens, so it would grant nothing.
+		strict := inProcess(t, mcpserver.New(mcpserver.Options{Source: f.source, Prices: f.prices, MinOutput: 20_000}))
+		var p mcpserver.Prediction
+		callJSON(t, strict, "predict_cost", map[string]any{"model": "claude-sonnet-4-5", "prompt": "hi"}, &p)
+		if p.InputCost >= usd(t, "0.17") || !*p.RefusedNow || *p.AffordableOutput != 0 || !strings.Contains(p.Advice, "too few output tokens") {
+			t.Errorf("got %+v, want refused with nothing affordable", p)
+		}
+	})
+
 	t.Run("above the per-call cap", func(t *testing.T) {
 		var p mcpserver.Prediction
 		callJSON(t, c, "predict_cost", map[string]any{"model": "claude-opus-4-1", "prompt": strings.Repeat("word ", 40000), "max_output_tokens": 1024}, &p)
