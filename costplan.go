@@ -173,34 +173,43 @@ type Client struct {
 // New returns a Client. It refuses negative caps, an unknown provider, a model the
 // price table cannot price (under Config.UnknownModel) and a missing API key.
 func New(cfg Config) (*Client, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("costplan: Config.Model is required")
+	}
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Model == "" {
-		return nil, errors.New("costplan: Config.Model is required")
+	if err := c.bind(); err != nil {
+		c.Close()
+		return nil, err
 	}
-	res, err := c.meter.Prices.Lookup(cfg.Model)
+	return c, nil
+}
+
+// bind resolves the Client's model, provider, API key and base URL.
+func (c *Client) bind() error {
+	res, err := c.meter.Prices.Lookup(c.cfg.Model)
 	if err != nil {
-		return nil, fmt.Errorf("costplan: %w", err)
+		return fmt.Errorf("costplan: %w", err)
 	}
 	c.model = res.Model
 	if c.cfg.Provider == "" {
 		c.cfg.Provider = res.Model.Provider
 	}
 	if c.cfg.Provider != Anthropic && c.cfg.Provider != OpenAI {
-		return nil, fmt.Errorf("costplan: Config.Provider must be %q or %q, got %q", Anthropic, OpenAI, c.cfg.Provider)
+		return fmt.Errorf("costplan: Config.Provider must be %q or %q, got %q", Anthropic, OpenAI, c.cfg.Provider)
 	}
 	keyVar, baseVar, def := "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"
 	if c.cfg.Provider == OpenAI {
 		keyVar, baseVar, def = "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"
 	}
-	c.key = firstNonEmpty(cfg.APIKey, os.Getenv(keyVar))
+	c.key = firstNonEmpty(c.cfg.APIKey, os.Getenv(keyVar))
 	if c.key == "" {
-		return nil, fmt.Errorf("costplan: no API key: set Config.APIKey or the %s environment variable", keyVar)
+		return fmt.Errorf("costplan: no API key: set Config.APIKey or the %s environment variable", keyVar)
 	}
-	c.base = strings.TrimSuffix(firstNonEmpty(cfg.BaseURL, os.Getenv(baseVar), def), "/")
-	return c, nil
+	c.base = strings.TrimSuffix(firstNonEmpty(c.cfg.BaseURL, os.Getenv(baseVar), def), "/")
+	return nil
 }
 
 // estimator counts input tokens for every Client and Transport of the process, so

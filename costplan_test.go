@@ -701,6 +701,37 @@ func TestNewRejects(t *testing.T) {
 	}
 }
 
+// TestNewFailureClosesJournal checks that a New that fails after opening the
+// journal leaves no file open behind it.
+func TestNewFailureClosesJournal(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd to list open files: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	openJournals := func() int {
+		n := 0
+		entries, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range entries {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+				n++
+			}
+		}
+		return n
+	}
+	for _, cfg := range []costplan.Config{
+		{Model: "acme-super-9000", UnknownModel: "reject", APIKey: "k", JournalPath: path},
+		{Model: anthropicModel, Provider: "acme", APIKey: "k", JournalPath: path},
+	} {
+		if c, err := costplan.New(cfg); err == nil {
+			c.Close()
+			t.Fatalf("New(%+v): got no error, want one", cfg)
+		}
+	}
+	if n := openJournals(); n != 0 {
+		t.Errorf("journal files left open after New failed: got %d, want 0", n)
+	}
+}
+
 // TestClientUnknownModelPolicy shows the default policy pricing an unknown model
 // by its family, and "reject" refusing it.
 func TestClientUnknownModelPolicy(t *testing.T) {
