@@ -236,10 +236,15 @@ func TestAnthropicBelowFloorRefused(t *testing.T) {
 	if len(p.up.seen()) != 0 {
 		t.Error("a refused call reached the upstream")
 	}
-	// A small request still fits the floor when it asks for less than the floor.
+	// The settled spend alone could not pay that call, so the session is locked:
+	// even a call small enough to fit is refused now, naming the lock.
 	params.MaxTokens = 100
-	if _, err := c.Messages.New(context.Background(), params); err == nil {
-		t.Log("the session locked after the refusal, as the settled spend cannot pay a minimal call")
+	_, err = c.Messages.New(context.Background(), params)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("after the lock: got %v, want a 429 naming the lock", err)
+	}
+	if snap, _ := p.meter.Ledger.Snapshot(context.Background()); !snap.Locked || snap.Refused != 2 {
+		t.Errorf("ledger %+v, want locked with 2 refusals", snap)
 	}
 }
 
