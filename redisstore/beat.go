@@ -88,7 +88,7 @@ func (s *Store) beat(ctx context.Context, ids []string) (reply, error) {
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	r, err := s.run(ctx, beatScript, s.windowKeys(s.now()), args...)
+	r, err := s.run(ctx, beatScript, s.keysWith(s.windows(s.now())), args...)
 	if err != nil {
 		return r, err
 	}
@@ -123,7 +123,7 @@ func (s *Store) note(r reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last.Spent, s.last.Reserved = r.spent, r.reserved
-	s.last.Remaining = max(s.opts.Caps.Session-r.spent-r.reserved, 0)
+	s.last.Remaining = s.remaining(r)
 	s.last.Locked, s.last.Warned, s.last.LockReason = r.locked, r.warned, ""
 	if r.locked {
 		s.last.LockReason = r.reason

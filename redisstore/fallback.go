@@ -236,7 +236,8 @@ func (s *Store) flush(ctx context.Context) error {
 		if op.release {
 			r, err = s.run(ctx, releaseScript, s.keys, op.id, s.remember().Milliseconds())
 		} else {
-			r, err = s.run(ctx, settleScript, s.windowKeys(op.at), s.settleArgsAt(op.id, op.actual, int64(op.held), op.at)...)
+			keys, args := s.settleArgs(op.id, op.actual, int64(op.held), op.at)
+			r, err = s.run(ctx, settleScript, keys, args...)
 		}
 		if err != nil {
 			return err

@@ -65,12 +65,10 @@ func (s *Store) reserveArgs(id string, req core.ReserveRequest, wins []window) (
 		args = append(args, money(w.Cap), money(w.Spent))
 	}
 	args = append(args, len(wins))
-	keys := append([]string(nil), s.keys...)
 	for _, w := range wins {
 		args = append(args, money(w.cap))
-		keys = append(keys, w.key)
 	}
-	return keys, args
+	return s.keysWith(wins), args
 }
 
 // refusal turns a refused reserve's reply into the BudgetError the in-memory store
@@ -140,8 +138,8 @@ func (s *Store) Settle(ctx context.Context, id string, actual core.Money) (core.
 	if mine {
 		adopt = int64(h.amount)
 	}
-	now := s.now()
-	r, err := s.run(ctx, settleScript, s.windowKeys(now), s.settleArgsAt(id, actual, adopt, now)...)
+	keys, args := s.settleArgs(id, actual, adopt, s.now())
+	r, err := s.run(ctx, settleScript, keys, args...)
 	if err != nil {
 		if !mine || !errors.Is(err, ErrUnavailable) {
 			return core.Settlement{}, 0, fmt.Errorf("settle %s: %w", id, err)
@@ -167,16 +165,16 @@ func (s *Store) Settle(ctx context.Context, id string, actual core.Money) (core.
 	return st, s.observe(r, events), nil
 }
 
-// settleArgsAt lays out the arguments of the settle script for a call settled at
-// t; its keys are windowKeys(t).
-func (s *Store) settleArgsAt(id string, actual core.Money, adopt int64, t time.Time) []any {
+// settleArgs lays out the keys and arguments of the settle script for a call
+// settled at t, whose spend goes to the windows current at t.
+func (s *Store) settleArgs(id string, actual core.Money, adopt int64, t time.Time) ([]string, []any) {
 	wins := s.windows(t)
 	args := []any{id, money(actual), s.remember().Milliseconds(), money(s.opts.Caps.Session), money(s.warnAt),
 		adopt, reasonCapReached, len(wins)}
 	for _, w := range wins {
 		args = append(args, w.resets.Unix())
 	}
-	return args
+	return s.keysWith(wins), args
 }
 
 // reasonCapReached is the lock reason when the settled spend reaches the cap, as

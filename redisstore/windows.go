@@ -37,10 +37,11 @@ func (s *Store) windows(now time.Time) []window {
 	return out
 }
 
-// windowKeys are the budget's keys followed by those of the windows current at t.
-func (s *Store) windowKeys(t time.Time) []string {
-	keys := append([]string(nil), s.keys...)
-	for _, w := range s.windows(t) {
+// keysWith are the budget's keys followed by those of wins.
+func (s *Store) keysWith(wins []window) []string {
+	keys := make([]string, 0, len(s.keys)+len(wins))
+	keys = append(keys, s.keys...)
+	for _, w := range wins {
 		keys = append(keys, w.key)
 	}
 	return keys
