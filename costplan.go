@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -76,7 +77,8 @@ type Config struct {
 	// MaxTokens is the output limit asked for; zero means the model's maximum,
 	// clamped to what the budget can pay.
 	MaxTokens int64
-	// Temperature, when not nil, is sent as the sampling temperature.
+	// Temperature, when not nil, is sent as the sampling temperature; it must be a
+	// finite number.
 	Temperature *float64
 	// APIKey is the provider key; empty means ANTHROPIC_API_KEY or OPENAI_API_KEY.
 	APIKey string
@@ -237,6 +239,9 @@ func newClient(cfg Config) (*Client, error) {
 	}
 	if (cfg.Daily > 0 || cfg.Monthly > 0) && cfg.JournalPath == "" {
 		return nil, errors.New("costplan: Daily and Monthly caps are counted from the journal: set Config.JournalPath")
+	}
+	if t := cfg.Temperature; t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0)) {
+		return nil, fmt.Errorf("costplan: Config.Temperature must be a finite number, got %v", *t)
 	}
 	prices, err := pricing.New(pricing.Options{UnknownModel: cfg.UnknownModel})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -656,6 +657,7 @@ func TestNewMissingAPIKey(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
 	tests := []struct {
 		name string
@@ -675,6 +677,8 @@ func TestNewRejects(t *testing.T) {
 		{"daily without a journal", costplan.Config{Model: anthropicModel, Daily: costplan.USD(10)}, nil, "JournalPath"},
 		{"monthly without a journal", costplan.Config{Model: anthropicModel, Monthly: costplan.USD(100)}, nil, "JournalPath"},
 		{"unknown provider", costplan.Config{Model: anthropicModel, Provider: "acme"}, nil, "Provider"},
+		{"temperature not a number", costplan.Config{Model: anthropicModel, Temperature: &nan}, nil, "Temperature"},
+		{"infinite temperature", costplan.Config{Model: anthropicModel, Temperature: &inf}, nil, "Temperature"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
