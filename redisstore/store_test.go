@@ -448,7 +448,9 @@ func TestKeys(t *testing.T) {
 }
 
 // TestConcurrent: four stores (four processes) reserve and settle at once against
-// one budget; the settled total never passes the cap and nothing stays held.
+// one budget. A fifth store keeps reading the shared state meanwhile: settled plus
+// reserved never passes the cap at any instant. At the end everything settled is
+// counted and nothing stays held.
 func TestConcurrent(t *testing.T) {
 	f := newFake(t)
 	caps := core.Caps{Session: 5 * core.Dollar, PerCall: 200_000_000}
@@ -456,6 +458,30 @@ func TestConcurrent(t *testing.T) {
 	for range 4 {
 		ledgers = append(ledgers, f.open("conc", caps, Options{Poll: 20 * time.Millisecond}).Ledger())
 	}
+	reader := f.open("conc", caps, Options{})
+	done := make(chan struct{})
+	var watcher sync.WaitGroup
+	var checked int
+	watcher.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s, err := reader.Snapshot(t.Context())
+			if err != nil {
+				t.Errorf("snapshot: %v", err)
+				return
+			}
+			if s.Spent+s.Reserved > caps.Session || s.Reserved < 0 || s.InFlight < 0 {
+				t.Errorf("snapshot %d: got spent %s + reserved %s (in flight %d), want at most %s",
+					checked, s.Spent, s.Reserved, s.InFlight, caps.Session)
+				return
+			}
+			checked++
+		}
+	})
 	var settled atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 100 {
@@ -480,13 +506,14 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	snap := snapshot(t, storeOf(t, f, "conc"))
+	close(done)
+	watcher.Wait()
+	if checked == 0 {
+		t.Errorf("snapshots checked while calls ran: got none, want some")
+	}
+	snap := snapshot(t, reader)
 	if snap.Spent != core.Money(settled.Load()) || snap.Spent > caps.Session || snap.Reserved != 0 || snap.InFlight != 0 {
 		t.Errorf("got %+v, want spent %d at most the cap, nothing held", snap, settled.Load())
 	}
-}
-
-// storeOf opens another store of key, for reading.
-func storeOf(t *testing.T, f *fake, key string) *Store {
-	return f.open(key, core.Caps{Session: core.Dollar}, Options{})
+	t.Logf("%d snapshots checked while calls ran; spent %s", checked, snap.Spent)
 }
