@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -352,6 +354,82 @@ func TestFailClosed(t *testing.T) {
 		t.Errorf("after Redis came back: got %+v, want $0.15 spent in 1 call, 1 refused, nothing held", snap)
 	}
 	holdFor(t, l, 100_000_000)
+}
+
+// TestHungRedis: a Redis that keeps the connection and never answers fails a call
+// after the round-trip timeout, 2 seconds by default, and the calls after it at once:
+// no call hangs. The store dials its own client from the URL, as in production.
+func TestHungRedis(t *testing.T) {
+	f := newFake(t)
+	relay := newStallingRelay(t, f.mr.Addr())
+	s, err := open(t.Context(), Options{URL: "redis://" + relay.Addr().String() + "/0", Key: "hung",
+		Caps: core.Caps{Session: core.Dollar}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(t.Context()) })
+	l := s.Ledger()
+	holdFor(t, l, 100_000_000)
+	relay.stall.Store(true)
+	req := core.ReserveRequest{Input: 1, Requested: 1}
+	start := time.Now()
+	_, err = l.Reserve(t.Context(), req)
+	if took := time.Since(start); !errors.Is(err, ErrUnavailable) || took < DefaultTimeout-100*time.Millisecond || took > DefaultTimeout+time.Second {
+		t.Errorf("reserve with Redis hung: got %v after %v, want ErrUnavailable after about %v", err, took, DefaultTimeout)
+	}
+	start = time.Now()
+	_, err = l.Reserve(t.Context(), req)
+	if took := time.Since(start); !errors.Is(err, ErrUnavailable) || took > 100*time.Millisecond {
+		t.Errorf("next reserve: got %v after %v, want ErrUnavailable at once", err, took)
+	}
+}
+
+// stallingRelay passes connections on to a Redis server until stall is set; from
+// then on it reads what clients send and answers nothing, like a hung server.
+type stallingRelay struct {
+	net.Listener
+	stall atomic.Bool
+}
+
+func newStallingRelay(t *testing.T, addr string) *stallingRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &stallingRelay{Listener: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.relay(c, addr)
+		}
+	}()
+	return r
+}
+
+func (r *stallingRelay) relay(c net.Conn, addr string) {
+	defer c.Close()
+	up, err := net.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() { _, _ = io.Copy(c, up) }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if !r.stall.Load() {
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // TestFailOpen: with Redis gone, calls are metered here within what was left at
