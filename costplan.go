@@ -26,6 +26,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
@@ -72,6 +73,9 @@ type Config struct {
 	// across every process that shares JournalPath; zero means none. They need
 	// JournalPath.
 	Daily, Monthly Money
+	// Location is where the days and months of Daily and Monthly begin; nil means
+	// time.Local.
+	Location *time.Location
 	// System is the system prompt; empty means none.
 	System string
 	// MaxTokens is the output limit asked for; zero means the model's maximum,
@@ -91,7 +95,12 @@ type Config struct {
 	// JournalPath appends a JSON line per call (the proxy's journal format); empty
 	// means no journal.
 	JournalPath string
-	// UnknownModel is the unknown-model policy, "family" (default) or "reject".
+	// Prices is the price table (from pricing.New, with overrides or an imported
+	// price file); nil means the embedded table under UnknownModel.
+	Prices *pricing.Table
+	// UnknownModel is the unknown-model policy of the embedded table, "family"
+	// (default) or "reject"; with Prices it must be empty, since a table carries
+	// its own policy.
 	UnknownModel string
 	// MinOutputTokens is the smallest output grant worth sending; zero means 1024.
 	MinOutputTokens int64
@@ -243,9 +252,9 @@ func newClient(cfg Config) (*Client, error) {
 	if t := cfg.Temperature; t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0)) {
 		return nil, fmt.Errorf("costplan: Config.Temperature must be a finite number, got %v", *t)
 	}
-	prices, err := pricing.New(pricing.Options{UnknownModel: cfg.UnknownModel})
+	prices, err := priceTable(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("costplan: %w", err)
+		return nil, err
 	}
 	ledger, err := core.NewMemoryLedger(caps)
 	if err != nil {
@@ -272,7 +281,7 @@ func newClient(cfg Config) (*Client, error) {
 		}
 		c.meter.Recorder = c.journal
 		if cfg.Daily > 0 || cfg.Monthly > 0 {
-			tail := &journal.Tail{Path: cfg.JournalPath}
+			tail := &journal.Tail{Path: cfg.JournalPath, Location: cfg.Location}
 			c.meter.Windows = func(ctx context.Context) ([]core.Window, error) {
 				spend, err := tail.Refresh(ctx)
 				return spend.Windows(cfg.Daily, cfg.Monthly), err
@@ -289,6 +298,21 @@ func newClient(cfg Config) (*Client, error) {
 	hc.Transport = c.meter
 	c.http = hc
 	return c, nil
+}
+
+// priceTable returns cfg.Prices, or the embedded table under cfg.UnknownModel.
+func priceTable(cfg Config) (*pricing.Table, error) {
+	if cfg.Prices != nil {
+		if cfg.UnknownModel != "" {
+			return nil, errors.New("costplan: Config.UnknownModel applies to the embedded table only: set the policy in the pricing.Options of Config.Prices")
+		}
+		return cfg.Prices, nil
+	}
+	t, err := pricing.New(pricing.Options{UnknownModel: cfg.UnknownModel})
+	if err != nil {
+		return nil, fmt.Errorf("costplan: %w", err)
+	}
+	return t, nil
 }
 
 // sdkHint says how to raise a limit in a program.

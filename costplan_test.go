@@ -20,6 +20,7 @@ import (
 
 	"github.com/costplan/costplan"
 	"github.com/costplan/costplan/journal"
+	"github.com/costplan/costplan/pricing"
 )
 
 // The fixtures' usage on claude-sonnet-4-5 ($3 input, $0.30 cache read, $15 output
@@ -658,6 +659,10 @@ func TestNewMissingAPIKey(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	nan, inf := math.NaN(), math.Inf(1)
+	table, err := pricing.New(pricing.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
 	tests := []struct {
 		name string
@@ -679,6 +684,7 @@ func TestNewRejects(t *testing.T) {
 		{"unknown provider", costplan.Config{Model: anthropicModel, Provider: "acme"}, nil, "Provider"},
 		{"temperature not a number", costplan.Config{Model: anthropicModel, Temperature: &nan}, nil, "Temperature"},
 		{"infinite temperature", costplan.Config{Model: anthropicModel, Temperature: &inf}, nil, "Temperature"},
+		{"a policy beside a table", costplan.Config{Model: anthropicModel, Prices: table, UnknownModel: "reject"}, nil, "UnknownModel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -751,6 +757,27 @@ func TestClientUnknownModelPolicy(t *testing.T) {
 	_, err = costplan.New(costplan.Config{Model: "claude-sonnet-9", APIKey: "k", UnknownModel: "reject"})
 	if !errors.Is(err, costplan.ErrUnknownModel) {
 		t.Errorf("reject policy: got %v, want ErrUnknownModel", err)
+	}
+}
+
+// TestClientPrices prices the calls with the table given in Config.Prices: a model
+// only it knows, at its prices.
+func TestClientPrices(t *testing.T) {
+	table, err := pricing.New(pricing.Options{Overrides: map[string]pricing.Entry{
+		"house-sonnet": {Provider: costplan.Anthropic, Input: 2 * sonnetIn * 1_000_000, Output: 2 * sonnetOut * 1_000_000,
+			CacheRead: 2 * 300 * 1_000_000},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newFakeUpstream(t)
+	c := newTestClient(t, up, costplan.Anthropic, costplan.Config{Model: "house-sonnet", Prices: table})
+	resp, err := c.Generate(context.Background(), "Hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Cost != 2*anthropicCost {
+		t.Errorf("cost: got %v, want %v (twice the claude-sonnet-4-5 prices)", resp.Cost, 2*anthropicCost)
 	}
 }
 

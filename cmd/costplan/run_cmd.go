@@ -10,6 +10,7 @@ import (
 
 	"github.com/costplan/costplan"
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/pricing"
 )
 
 // RunCmd makes one real call and compares the prediction with reality.
@@ -69,18 +70,23 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-
-	key, base, err := c.credentials(a, cfg)
+	prices, err := cfg.PriceTable(a.env, func(msg string) { fmt.Fprintf(a.stderr, "costplan: warning: %s\n", msg) })
+	if err != nil {
+		return usageError{err}
+	}
+	loc, _ := cfg.Location() // Validate checked it
+	key, base, err := c.credentials(a, prices)
 	if err != nil {
 		return err
 	}
-	llm, err := costplan.New(costplan.Config{
+	sdk := costplan.Config{
 		Provider: c.Provider, Model: c.Model, PerCall: cfg.Budget.PerCall, Session: cfg.Budget.Session,
-		WarnAt: cfg.Budget.WarnAt, Daily: cfg.Budget.Daily, Monthly: cfg.Budget.Monthly,
+		WarnAt: cfg.Budget.WarnAt, Daily: cfg.Budget.Daily, Monthly: cfg.Budget.Monthly, Location: loc,
 		System: c.System, MaxTokens: c.MaxTokens, APIKey: key, BaseURL: base,
-		JournalPath: cfg.Journal.Path, UnknownModel: cfg.Pricing.UnknownModel, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
+		JournalPath: cfg.Journal.Path, Prices: prices, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
 		Hint: runHint,
-	})
+	}
+	llm, err := costplan.New(sdk)
 	if err != nil {
 		return sdkError{err}
 	}
@@ -148,21 +154,17 @@ func (e sdkError) Unwrap() error { return e.err }
 
 // credentials reads the provider's API key and base URL from the environment
 // (the --base-url flag wins over the variable).
-func (c RunCmd) credentials(a *app, cfg *Config) (key, base string, err error) {
+func (c RunCmd) credentials(a *app, prices *pricing.Table) (key, base string, err error) {
 	provider := c.Provider
 	if provider == "" {
-		table, err := cfg.PriceTable(a.env, nil)
-		if err != nil {
-			return "", "", usageError{err}
-		}
-		res, err := table.Lookup(c.Model)
+		res, err := prices.Lookup(c.Model)
 		if err != nil {
 			return "", "", err
 		}
 		provider = res.Model.Provider
 	}
 	keyVar, baseVar := "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"
-	if provider == "openai" {
+	if provider == pricing.ProviderOpenAI {
 		keyVar, baseVar = "OPENAI_API_KEY", "OPENAI_BASE_URL"
 	}
 	if key = a.env(keyVar); key == "" {

@@ -333,3 +333,30 @@ func TestRunRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRunConfiguredPrices checks that run prices the call with the configuration's
+// [pricing.models], like the proxy.
+func TestRunConfiguredPrices(t *testing.T) {
+	up := newRunUpstream(t)
+	env := runEnv(t, "sk-ant-test", "")
+	cfg := writeFile(t, t.TempDir(), "costplan.toml", `[pricing.models."house-sonnet"]
+provider = "anthropic"
+input = 6.00
+output = 30.00
+max_output = 4000
+`)
+	// 12 input and 150 output tokens at twice the claude-sonnet-4-5 prices.
+	want := 2 * runAnthropicCost
+	stdout, stderr, code := costplanRun(env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
+		"--base-url", up.srv.URL, "--json")
+	if code != 0 {
+		t.Fatalf("exit status: got %d, want 0; stderr:\n%s", code, stderr)
+	}
+	var got runJSON
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout %q: %v", stdout, err)
+	}
+	if got.Cost != want || got.MaxTokens > 4000 {
+		t.Errorf("got cost %v with %d output tokens granted, want %v and at most the configured 4,000", got.Cost, got.MaxTokens, want)
+	}
+}
