@@ -86,6 +86,11 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 		JournalPath: cfg.Journal.Path, Prices: prices, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
 		Hint: runHint,
 	}
+	if cfg.Budget.WarnAt > 0 { // the SDK reads zero as its default; here it turns the warning off
+		sdk.OnWarning = func(spent, _, total costplan.Money) {
+			fmt.Fprintf(a.stderr, "costplan: warning: spent %s of the %s session budget (%.0f%%)\n", spent, total, 100*spent.Float()/total.Float())
+		}
+	}
 	llm, err := costplan.New(sdk)
 	if err != nil {
 		return sdkError{err}

@@ -335,7 +335,7 @@ func TestRunRefused(t *testing.T) {
 }
 
 // TestRunConfiguredPrices checks that run prices the call with the configuration's
-// [pricing.models], like the proxy.
+// [pricing.models], like the proxy, and that --warn-at prints the warning.
 func TestRunConfiguredPrices(t *testing.T) {
 	up := newRunUpstream(t)
 	env := runEnv(t, "sk-ant-test", "")
@@ -348,7 +348,7 @@ max_output = 4000
 	// 12 input and 150 output tokens at twice the claude-sonnet-4-5 prices.
 	want := 2 * runAnthropicCost
 	stdout, stderr, code := costplanRun(env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
-		"--base-url", up.srv.URL, "--json")
+		"--base-url", up.srv.URL, "--session", "0.05", "--warn-at", "0.05", "--json")
 	if code != 0 {
 		t.Fatalf("exit status: got %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -358,5 +358,15 @@ max_output = 4000
 	}
 	if got.Cost != want || got.MaxTokens > 4000 {
 		t.Errorf("got cost %v with %d output tokens granted, want %v and at most the configured 4,000", got.Cost, got.MaxTokens, want)
+	}
+	if w := fmt.Sprintf("costplan: warning: spent %s of the $0.05 session budget (9%%)\n", want); stderr != w {
+		t.Errorf("stderr: got %q, want %q", stderr, w)
+	}
+
+	// --warn-at 0 turns the warning off.
+	_, stderr, code = costplanRun(env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
+		"--base-url", up.srv.URL, "--session", "0.05", "--warn-at", "0", "--json")
+	if code != 0 || stderr != "" {
+		t.Errorf("--warn-at 0: got exit %d, stderr %q; want 0 and nothing", code, stderr)
 	}
 }
