@@ -172,6 +172,14 @@ func TestPredict(t *testing.T) {
 			t.Errorf("got %+v, want input at $3/M, $0.03 output and total = input + output", p)
 		}
 	})
+	t.Run("output limit above the model's is clamped", func(t *testing.T) {
+		t.Parallel()
+		// gpt-4o writes at most 16,384 tokens; the proxy would grant no more.
+		p := decodePrediction(t, mustRun(t, env, "", "predict", "hello world", "--model", "gpt-4o", "--max-tokens", "1000000000000000", "--json"))
+		if p.MaxOutput != 16384 || p.WorstOutput != 163_840_000 || p.WorstTotal != 163_845_000 {
+			t.Errorf("got %+v, want 16,384 output tokens, $0.16384 output, $0.163845 total", p)
+		}
+	})
 	t.Run("fallback model is named", func(t *testing.T) {
 		t.Parallel()
 		out, errOut, code := runCLI(t, env, "", "predict", "hello", "--model", "claude-opus-5-5")
@@ -182,6 +190,7 @@ func TestPredict(t *testing.T) {
 			"note                claude-opus-5-5 is not in the price table; priced as claude-opus-4-8", "(estimated, an upper bound, claude)")
 		mustContain(t, "stderr", errOut, "costplan: warning: ", "claude-opus-5-5")
 	})
+	noLimit := writeFile(t, t.TempDir(), "costplan.toml", "[pricing.models.\"house-model\"]\nprovider = \"openai\"\ninput = 3.00\noutput = 15.00\n")
 	failures := []struct {
 		name  string
 		env   []string
@@ -206,6 +215,8 @@ func TestPredict(t *testing.T) {
 			[]string{"--max-tokens must be positive, got -5"}},
 		{"bad provider", nil, "", []string{"predict", "hi", "--model", "gpt-4o", "--provider", "google"}, exitUsage,
 			[]string{"--provider", "google"}},
+		{"model without an output limit", []string{"COSTPLAN_CONFIG", noLimit}, "", []string{"predict", "hi", "--model", "house-model"}, exitUsage,
+			[]string{"the output limit of house-model is unknown: give --max-tokens, or max_output in its [pricing.models] entry"}},
 	}
 	for _, tt := range failures {
 		t.Run(tt.name, func(t *testing.T) {

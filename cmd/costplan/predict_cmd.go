@@ -69,7 +69,10 @@ func (c PredictCmd) Run(a *app, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	p := predict(pricing.NewEstimator(), res, c.encoding(res.Model), text, c.MaxTokens)
+	p, err := predict(pricing.NewEstimator(), res, c.encoding(res.Model), text, c.MaxTokens)
+	if err != nil {
+		return err
+	}
 	if g.JSON {
 		return writeJSON(a.stdout, p)
 	}
@@ -104,21 +107,26 @@ func (c PredictCmd) encoding(m *pricing.Model) pricing.Encoding {
 	return pricing.Encoding(m.Encoding)
 }
 
-// predict counts and prices text for the resolved model.
-func predict(est *pricing.Estimator, res pricing.Resolution, enc pricing.Encoding, text string, maxTokens core.Tokens) prediction {
+// predict counts and prices text for the resolved model. The output limit is
+// maxTokens, or the model's maximum when it is zero, and never above that maximum:
+// the proxy clamps a request to it too.
+func predict(est *pricing.Estimator, res pricing.Resolution, enc pricing.Encoding, text string, maxTokens core.Tokens) (prediction, error) {
 	m := res.Model
-	n, exact := est.CountText(enc, text)
-	if maxTokens <= 0 {
+	if maxTokens <= 0 || m.MaxOutput > 0 && maxTokens > m.MaxOutput {
 		maxTokens = m.MaxOutput
 	}
-	r, long := m.RatesFor(n)
-	input := core.OutputCost(n, r.Input)
-	output := core.OutputCost(maxTokens, r.Output)
+	if maxTokens <= 0 {
+		return prediction{}, usageError{fmt.Errorf("the output limit of %s is unknown: give --max-tokens, or max_output in its [pricing.models] entry", m.Name)}
+	}
+	n, exact := est.CountText(enc, text)
+	input, rate := pricing.InputBound(m, n, pricing.InputPlain)
+	output := core.OutputCost(maxTokens, rate)
+	_, long := m.RatesFor(n)
 	return prediction{
 		Model: res.Requested, PriceModel: m.Name, Provider: m.Provider, Note: res.Note, Encoding: string(enc),
 		InputTokens: n, Exact: exact, InputCost: input, MaxOutput: maxTokens, WorstOutput: output,
-		WorstTotal: input + output, LongContext: long,
-	}
+		WorstTotal: min(input, core.MaxMoney-output) + output, LongContext: long, // at most MaxMoney
+	}, nil
 }
 
 func (p prediction) print(w io.Writer) error {
