@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/ledgertest"
 )
 
 // TestLedgerConcurrent runs many calls at once against one budget and checks, from a
@@ -113,7 +114,7 @@ func TestLedgerConcurrent(t *testing.T) {
 		t.Errorf("snapshots taken: got %v, want some", snapshots)
 	}
 
-	s := snapshot(t, l)
+	s := ledgertest.Snapshot(t, l)
 	if s.Reserved != 0 || s.InFlight != 0 {
 		t.Errorf("at the end: got reserved %s in flight %d, want 0, 0", s.Reserved, s.InFlight)
 	}
@@ -180,7 +181,7 @@ func TestLedgerConcurrentListeners(t *testing.T) {
 	if got := resets.Load(); got != n {
 		t.Errorf("resets seen: got %v, want %v", got, n)
 	}
-	if s := snapshot(t, l); s.Reserved != 0 || s.InFlight != 0 {
+	if s := ledgertest.Snapshot(t, l); s.Reserved != 0 || s.InFlight != 0 {
 		t.Errorf("at the end: got reserved %s in flight %d, want 0, 0", s.Reserved, s.InFlight)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/ledgertest"
 )
 
 // rate15 is an output price of $15 per million tokens: 15,000 nano-dollars a token.
@@ -23,74 +24,6 @@ func newLedger(t *testing.T, caps core.Caps) *core.Ledger {
 		t.Fatalf("NewMemoryStore(%+v): %v", caps, err)
 	}
 	return core.NewLedger(s)
-}
-
-// hold reserves exactly amount: an input bound with free output.
-func hold(t *testing.T, l *core.Ledger, amount core.Money) core.Grant {
-	t.Helper()
-	g, err := l.Reserve(t.Context(), core.ReserveRequest{Input: amount, Requested: 1})
-	if err != nil {
-		t.Fatalf("reserve %s: %v", amount, err)
-	}
-	if g.Amount != amount {
-		t.Fatalf("reserve %s: got amount %s, want %s", amount, g.Amount, amount)
-	}
-	return g
-}
-
-// spend runs one call that costs exactly what it reserved.
-func spend(t *testing.T, l *core.Ledger, amount core.Money) core.Settlement {
-	t.Helper()
-	g := hold(t, l, amount)
-	s, err := l.Settle(t.Context(), g.ID, amount)
-	if err != nil {
-		t.Fatalf("settle %s: %v", amount, err)
-	}
-	return s
-}
-
-func snapshot(t *testing.T, l *core.Ledger) core.Snapshot {
-	t.Helper()
-	s, err := l.Snapshot(t.Context())
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	return s
-}
-
-// recorder collects the events a ledger delivers.
-type recorder struct {
-	mu     sync.Mutex
-	events []core.Event
-}
-
-func listen(t *testing.T, l *core.Ledger) *recorder {
-	r := &recorder{}
-	t.Cleanup(l.Subscribe(func(e core.Event) {
-		r.mu.Lock()
-		r.events = append(r.events, e)
-		r.mu.Unlock()
-	}))
-	return r
-}
-
-func (r *recorder) kinds() []core.EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ks []core.EventKind
-	for _, e := range r.events {
-		ks = append(ks, e.Kind)
-	}
-	return ks
-}
-
-func (r *recorder) last() core.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.events) == 0 {
-		return core.Event{}
-	}
-	return r.events[len(r.events)-1]
 }
 
 func TestReserveGrant(t *testing.T) {
@@ -206,7 +139,7 @@ func TestReserveGrant(t *testing.T) {
 			if g.Remaining != tt.wantRemaining {
 				t.Errorf("Remaining: got %d nano, want %d nano", int64(g.Remaining), int64(tt.wantRemaining))
 			}
-			s := snapshot(t, l)
+			s := ledgertest.Snapshot(t, l)
 			if s.Reserved != tt.wantAmount || s.InFlight != 1 || s.Spent != 0 || s.Refused != 0 {
 				t.Errorf("snapshot: got reserved %d, in flight %d, spent %d, refused %d, want %d, 1, 0, 0",
 					int64(s.Reserved), s.InFlight, int64(s.Spent), s.Refused, int64(tt.wantAmount))
@@ -311,12 +244,12 @@ func TestReserveRefusal(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLedger(t, tt.caps)
 			if tt.spent > 0 {
-				spend(t, l, tt.spent)
+				ledgertest.Spend(t, l, tt.spent)
 			}
 			if tt.held > 0 {
-				hold(t, l, tt.held)
+				ledgertest.Hold(t, l, tt.held)
 			}
-			rec := listen(t, l)
+			rec := ledgertest.Listen(t, l)
 			g, err := l.Reserve(t.Context(), tt.req)
 			if err == nil {
 				t.Fatalf("Reserve: got grant %+v, want a refusal", g)
@@ -342,7 +275,7 @@ func TestReserveRefusal(t *testing.T) {
 					t.Errorf("Error: got %q, want it to name %q", err, when)
 				}
 			}
-			s := snapshot(t, l)
+			s := ledgertest.Snapshot(t, l)
 			if s.Locked != tt.wantLocked {
 				t.Errorf("Locked: got %v, want %v", s.Locked, tt.wantLocked)
 			}
@@ -354,7 +287,7 @@ func TestReserveRefusal(t *testing.T) {
 			if tt.wantLocked {
 				wantKinds = []core.EventKind{core.EventLock}
 			}
-			if got := rec.kinds(); !slices.Equal(got, wantKinds) {
+			if got := rec.Kinds(); !slices.Equal(got, wantKinds) {
 				t.Errorf("events: got %v, want %v", got, wantKinds)
 			}
 		})
@@ -363,8 +296,8 @@ func TestReserveRefusal(t *testing.T) {
 
 func TestSpentSessionLocksOnce(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
-	spend(t, l, 900_000_000)
-	rec := listen(t, l)
+	ledgertest.Spend(t, l, 900_000_000)
+	rec := ledgertest.Listen(t, l)
 	needs := core.ReserveRequest{OutputRate: rate15, Requested: 10_000, MinOutput: 10_000} // $0.15
 
 	_, err := l.Reserve(t.Context(), needs)
@@ -372,10 +305,10 @@ func TestSpentSessionLocksOnce(t *testing.T) {
 	if !errors.As(err, &be) || be.Limit != core.LimitSession {
 		t.Fatalf("first refusal: got %v, want a session BudgetError", err)
 	}
-	if got, want := rec.kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
+	if got, want := rec.Kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
 		t.Fatalf("events: got %v, want %v", got, want)
 	}
-	if e := rec.last(); !e.Snapshot.Locked || e.Snapshot.Spent != 900_000_000 {
+	if e := rec.Last(); !e.Snapshot.Locked || e.Snapshot.Spent != 900_000_000 {
 		t.Errorf("lock event snapshot: got locked %v spent %d, want true, 900000000", e.Snapshot.Locked, int64(e.Snapshot.Spent))
 	}
 
@@ -394,10 +327,10 @@ func TestSpentSessionLocksOnce(t *testing.T) {
 			t.Errorf("Error: got %q, want it to contain %q", err, reason)
 		}
 	}
-	if got, want := rec.kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
+	if got, want := rec.Kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
 		t.Errorf("events after more refusals: got %v, want %v", got, want)
 	}
-	s := snapshot(t, l)
+	s := ledgertest.Snapshot(t, l)
 	if !s.Locked || s.LockReason != reason || s.Refused != 4 {
 		t.Errorf("snapshot: got locked %v reason %q refused %d, want true, %q, 4", s.Locked, s.LockReason, s.Refused, reason)
 	}
@@ -405,14 +338,14 @@ func TestSpentSessionLocksOnce(t *testing.T) {
 
 func TestInFlightRefusalDoesNotLock(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
-	rec := listen(t, l)
-	g := hold(t, l, 900_000_000)
+	rec := ledgertest.Listen(t, l)
+	g := ledgertest.Hold(t, l, 900_000_000)
 	needs := core.ReserveRequest{OutputRate: rate15, Requested: 10_000, MinOutput: 10_000} // $0.15
 
 	if _, err := l.Reserve(t.Context(), needs); !errors.Is(err, core.ErrBudgetExhausted) {
 		t.Fatalf("Reserve: got %v, want %v", err, core.ErrBudgetExhausted)
 	}
-	if s := snapshot(t, l); s.Locked {
+	if s := ledgertest.Snapshot(t, l); s.Locked {
 		t.Fatalf("Locked: got %v, want %v", s.Locked, false)
 	}
 	if err := l.Release(t.Context(), g.ID); err != nil {
@@ -425,7 +358,7 @@ func TestInFlightRefusalDoesNotLock(t *testing.T) {
 	if got.Tokens != 10_000 || got.Amount != 150_000_000 || got.Remaining != 850_000_000 {
 		t.Errorf("grant: got %+v, want 10000 tokens, 150000000 held, 850000000 left", got)
 	}
-	if ks := rec.kinds(); len(ks) != 0 {
+	if ks := rec.Kinds(); len(ks) != 0 {
 		t.Errorf("events: got %v, want none", ks)
 	}
 }
@@ -477,10 +410,10 @@ func TestSettle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLedger(t, core.Caps{Session: core.Dollar})
 			if tt.other > 0 {
-				hold(t, l, tt.other)
+				ledgertest.Hold(t, l, tt.other)
 			}
-			g := hold(t, l, tt.held)
-			rec := listen(t, l)
+			g := ledgertest.Hold(t, l, tt.held)
+			rec := ledgertest.Listen(t, l)
 			got, err := l.Settle(t.Context(), g.ID, tt.actual)
 			if err != nil {
 				t.Fatalf("Settle: %v", err)
@@ -488,10 +421,10 @@ func TestSettle(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("Settlement: got %+v, want %+v", got, tt.want)
 			}
-			if ks := rec.kinds(); !slices.Equal(ks, tt.wantEvents) {
+			if ks := rec.Kinds(); !slices.Equal(ks, tt.wantEvents) {
 				t.Errorf("events: got %v, want %v", ks, tt.wantEvents)
 			}
-			for _, e := range rec.events {
+			for _, e := range rec.Take() {
 				wantV := core.Money(0)
 				if e.Kind == core.EventViolation {
 					wantV = tt.want.Violation
@@ -500,7 +433,7 @@ func TestSettle(t *testing.T) {
 					t.Errorf("%v event Violation: got %d nano, want %d nano", e.Kind, int64(e.Violation), int64(wantV))
 				}
 			}
-			s := snapshot(t, l)
+			s := ledgertest.Snapshot(t, l)
 			wantViolations := int64(0)
 			if tt.want.Violation > 0 {
 				wantViolations = 1
@@ -520,11 +453,11 @@ func TestSettle(t *testing.T) {
 
 func TestSettleNegative(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
-	g := hold(t, l, 100_000_000)
+	g := ledgertest.Hold(t, l, 100_000_000)
 	if _, err := l.Settle(t.Context(), g.ID, -1); err == nil {
 		t.Fatalf("Settle(-1): got nil, want an error")
 	}
-	s := snapshot(t, l)
+	s := ledgertest.Snapshot(t, l)
 	if s.InFlight != 1 || s.Reserved != 100_000_000 || s.Spent != 0 || s.Calls != 0 {
 		t.Errorf("snapshot: got in flight %d reserved %d spent %d calls %d, want 1, 100000000, 0, 0",
 			s.InFlight, int64(s.Reserved), int64(s.Spent), s.Calls)
@@ -551,24 +484,24 @@ func TestUnknownReservation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.setup+" then "+tt.op, func(t *testing.T) {
 			l := newLedger(t, core.Caps{Session: core.Dollar})
-			hold(t, l, 300_000_000) // an unrelated call in flight
+			ledgertest.Hold(t, l, 300_000_000) // an unrelated call in flight
 			var id string
 			switch tt.setup {
 			case "never issued":
 				id = "no-such-id"
 			case "settled":
-				id = hold(t, l, 100_000_000).ID
+				id = ledgertest.Hold(t, l, 100_000_000).ID
 				if _, err := l.Settle(t.Context(), id, 50_000_000); err != nil {
 					t.Fatalf("Settle: %v", err)
 				}
 			case "released":
-				id = hold(t, l, 100_000_000).ID
+				id = ledgertest.Hold(t, l, 100_000_000).ID
 				if err := l.Release(t.Context(), id); err != nil {
 					t.Fatalf("Release: %v", err)
 				}
 			}
-			before := snapshot(t, l)
-			rec := listen(t, l)
+			before := ledgertest.Snapshot(t, l)
+			rec := ledgertest.Listen(t, l)
 			var err error
 			if tt.op == "settle" {
 				var st core.Settlement
@@ -582,10 +515,10 @@ func TestUnknownReservation(t *testing.T) {
 			if !errors.Is(err, core.ErrUnknownReservation) {
 				t.Errorf("error: got %v, want %v", err, core.ErrUnknownReservation)
 			}
-			if after := snapshot(t, l); after != before {
+			if after := ledgertest.Snapshot(t, l); after != before {
 				t.Errorf("snapshot: got %+v, want unchanged %+v", after, before)
 			}
-			if ks := rec.kinds(); len(ks) != 0 {
+			if ks := rec.Kinds(); len(ks) != 0 {
 				t.Errorf("events: got %v, want none", ks)
 			}
 		})
@@ -594,7 +527,7 @@ func TestUnknownReservation(t *testing.T) {
 
 func TestWarn(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: 10 * core.Dollar, WarnAt: 0.5}) // warns at $5
-	rec := listen(t, l)
+	rec := ledgertest.Listen(t, l)
 	steps := []struct {
 		name       string
 		do         func()
@@ -603,27 +536,27 @@ func TestWarn(t *testing.T) {
 		wantSpent  core.Money
 	}{
 		{"reservations do not warn", func() {
-			if err := l.Release(t.Context(), hold(t, l, 9*core.Dollar).ID); err != nil {
+			if err := l.Release(t.Context(), ledgertest.Hold(t, l, 9*core.Dollar).ID); err != nil {
 				t.Fatalf("Release: %v", err)
 			}
 		}, 0, false, 0},
-		{"below the threshold", func() { spend(t, l, 4*core.Dollar) }, 0, false, 4 * core.Dollar},
-		{"a nano below", func() { spend(t, l, 999_999_999) }, 0, false, 4_999_999_999},
-		{"crossing", func() { spend(t, l, 1) }, 1, true, 5 * core.Dollar},
-		{"once only", func() { spend(t, l, 500_000_000) }, 1, true, 5_500_000_000},
+		{"below the threshold", func() { ledgertest.Spend(t, l, 4*core.Dollar) }, 0, false, 4 * core.Dollar},
+		{"a nano below", func() { ledgertest.Spend(t, l, 999_999_999) }, 0, false, 4_999_999_999},
+		{"crossing", func() { ledgertest.Spend(t, l, 1) }, 1, true, 5 * core.Dollar},
+		{"once only", func() { ledgertest.Spend(t, l, 500_000_000) }, 1, true, 5_500_000_000},
 		{"reset re-arms", func() {
 			if err := l.Reset(t.Context()); err != nil {
 				t.Fatalf("Reset: %v", err)
 			}
 		}, 1, false, 0},
-		{"below again", func() { spend(t, l, 4_999_999_999) }, 1, false, 4_999_999_999},
-		{"crossing again", func() { spend(t, l, 1) }, 2, true, 5 * core.Dollar},
-		{"once again", func() { spend(t, l, 1) }, 2, true, 5*core.Dollar + 1},
+		{"below again", func() { ledgertest.Spend(t, l, 4_999_999_999) }, 1, false, 4_999_999_999},
+		{"crossing again", func() { ledgertest.Spend(t, l, 1) }, 2, true, 5 * core.Dollar},
+		{"once again", func() { ledgertest.Spend(t, l, 1) }, 2, true, 5*core.Dollar + 1},
 	}
 	for _, st := range steps {
 		st.do()
 		var warns int
-		for _, k := range rec.kinds() {
+		for _, k := range rec.Kinds() {
 			if k == core.EventWarn {
 				warns++
 			}
@@ -631,14 +564,14 @@ func TestWarn(t *testing.T) {
 		if warns != st.wantWarns {
 			t.Errorf("%s: warnings: got %v, want %v", st.name, warns, st.wantWarns)
 		}
-		s := snapshot(t, l)
+		s := ledgertest.Snapshot(t, l)
 		if s.Spent != st.wantSpent || s.Warned != st.wantWarned {
 			t.Errorf("%s: snapshot: got spent %d warned %v, want %d, %v",
 				st.name, int64(s.Spent), s.Warned, int64(st.wantSpent), st.wantWarned)
 		}
 	}
 	var last core.Event
-	for _, e := range rec.events {
+	for _, e := range rec.Take() {
 		if e.Kind == core.EventWarn {
 			last = e
 		}
@@ -667,9 +600,9 @@ func TestWarnEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLedger(t, core.Caps{Session: core.Dollar, WarnAt: tt.warnAt})
-			rec := listen(t, l)
-			spend(t, l, tt.spend)
-			if got := rec.kinds(); !slices.Equal(got, tt.want) {
+			rec := ledgertest.Listen(t, l)
+			ledgertest.Spend(t, l, tt.spend)
+			if got := rec.Kinds(); !slices.Equal(got, tt.want) {
 				t.Errorf("events: got %v, want %v", got, tt.want)
 			}
 		})
@@ -678,15 +611,15 @@ func TestWarnEvents(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar, PerCall: 800_000_000, WarnAt: 0.5})
-	g := hold(t, l, 300_000_000)
-	spend(t, l, 600_000_000)
+	g := ledgertest.Hold(t, l, 300_000_000)
+	ledgertest.Spend(t, l, 600_000_000)
 	if err := l.Refuse(t.Context()); err != nil {
 		t.Fatalf("Refuse: %v", err)
 	}
 	if err := l.Lock(t.Context(), "stopped by hand"); err != nil {
 		t.Fatalf("Lock: %v", err)
 	}
-	rec := listen(t, l)
+	rec := ledgertest.Listen(t, l)
 	if err := l.Reset(t.Context()); err != nil {
 		t.Fatalf("Reset: %v", err)
 	}
@@ -694,13 +627,13 @@ func TestReset(t *testing.T) {
 		Session: core.Dollar, PerCall: 800_000_000, WarnAt: 0.5,
 		Reserved: 300_000_000, Remaining: 700_000_000, InFlight: 1,
 	}
-	if got := snapshot(t, l); got != want {
+	if got := ledgertest.Snapshot(t, l); got != want {
 		t.Errorf("snapshot after reset: got %+v, want %+v", got, want)
 	}
-	if got, wantKinds := rec.kinds(), []core.EventKind{core.EventReset}; !slices.Equal(got, wantKinds) {
+	if got, wantKinds := rec.Kinds(), []core.EventKind{core.EventReset}; !slices.Equal(got, wantKinds) {
 		t.Errorf("events: got %v, want %v", got, wantKinds)
 	}
-	if e := rec.last(); e.Snapshot != want {
+	if e := rec.Last(); e.Snapshot != want {
 		t.Errorf("reset event snapshot: got %+v, want %+v", e.Snapshot, want)
 	}
 
@@ -715,7 +648,7 @@ func TestReset(t *testing.T) {
 	if want := (core.Settlement{Reserved: 300_000_000, Actual: 200_000_000, Remaining: 800_000_000}); st != want {
 		t.Errorf("Settlement: got %+v, want %+v", st, want)
 	}
-	if s := snapshot(t, l); s.Spent != 200_000_000 || s.Reserved != 0 || s.InFlight != 0 || s.Calls != 1 {
+	if s := ledgertest.Snapshot(t, l); s.Spent != 200_000_000 || s.Reserved != 0 || s.InFlight != 0 || s.Calls != 1 {
 		t.Errorf("snapshot: got spent %d reserved %d in flight %d calls %d, want 200000000, 0, 0, 1",
 			int64(s.Spent), int64(s.Reserved), s.InFlight, s.Calls)
 	}
@@ -723,14 +656,14 @@ func TestReset(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
-	rec := listen(t, l)
-	spend(t, l, 100_000_000)
+	rec := ledgertest.Listen(t, l)
+	ledgertest.Spend(t, l, 100_000_000)
 	for _, reason := range []string{"stopped by hand", "again"} {
 		if err := l.Lock(t.Context(), reason); err != nil {
 			t.Fatalf("Lock(%q): %v", reason, err)
 		}
 	}
-	if got, want := rec.kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
+	if got, want := rec.Kinds(), []core.EventKind{core.EventLock}; !slices.Equal(got, want) {
 		t.Errorf("events: got %v, want %v", got, want)
 	}
 	_, err := l.Reserve(t.Context(), core.ReserveRequest{Input: 1, Requested: 1})
@@ -752,13 +685,13 @@ func TestLock(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: 5 * core.Dollar, PerCall: core.Dollar, WarnAt: 0.8})
-	hold(t, l, 200_000_000)
-	spend(t, l, 900_000_000)
-	spend(t, l, 900_000_000)
-	spend(t, l, 900_000_000)
-	spend(t, l, 900_000_000)
-	spend(t, l, 500_000_000) // $4.10: past the $4.00 warning
-	g := hold(t, l, 100_000_000)
+	ledgertest.Hold(t, l, 200_000_000)
+	ledgertest.Spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 500_000_000) // $4.10: past the $4.00 warning
+	g := ledgertest.Hold(t, l, 100_000_000)
 	if _, err := l.Settle(t.Context(), g.ID, 150_000_000); err != nil { // $0.05 violation
 		t.Fatal(err)
 	}
@@ -775,7 +708,7 @@ func TestSnapshot(t *testing.T) {
 		Calls: 6, Refused: 2, InFlight: 1,
 		Warned: true, Violations: 1, ViolationAmount: 50_000_000,
 	}
-	got := snapshot(t, l)
+	got := ledgertest.Snapshot(t, l)
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -797,11 +730,11 @@ func TestSnapshot(t *testing.T) {
 
 func TestSnapshotRemainingNeverNegative(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
-	g := hold(t, l, 500_000_000)
+	g := ledgertest.Hold(t, l, 500_000_000)
 	if _, err := l.Settle(t.Context(), g.ID, 3*core.Dollar); err != nil {
 		t.Fatal(err)
 	}
-	if s := snapshot(t, l); s.Remaining != 0 || s.Spent != 3*core.Dollar {
+	if s := ledgertest.Snapshot(t, l); s.Remaining != 0 || s.Spent != 3*core.Dollar {
 		t.Errorf("got remaining %d spent %d, want 0, 3000000000", int64(s.Remaining), int64(s.Spent))
 	}
 }
@@ -810,7 +743,7 @@ func TestGrantIDsAreUnique(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
 	seen := map[string]bool{}
 	for range 100 {
-		id := hold(t, l, 1).ID
+		id := ledgertest.Hold(t, l, 1).ID
 		if seen[id] {
 			t.Fatalf("id %q: got it twice, want unique ids", id)
 		}
@@ -842,7 +775,7 @@ func TestSubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancelC := l.Subscribe(listener("c"))
-	spend(t, l, core.Dollar)
+	ledgertest.Spend(t, l, core.Dollar)
 	cancelC()
 	if err := l.Reset(t.Context()); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/ledgertest"
 	"github.com/costplan/costplan/internal/redistest"
 )
 
@@ -64,29 +65,29 @@ func TestRealRedis(t *testing.T) {
 		caps := core.Caps{Session: core.Dollar}
 		dead := r.open("lease", caps, Options{Lease: 500 * time.Millisecond}, false)
 		other := r.open("lease", caps, Options{}, false)
-		holdFor(t, dead.Ledger(), 700_000_000)
+		ledgertest.Hold(t, dead.Ledger(), 700_000_000)
 		if _, err := other.Ledger().Reserve(t.Context(), core.ReserveRequest{Input: 700_000_000, Requested: 1}); err == nil {
 			t.Fatal("reserve past the cap: got a grant, want a refusal")
 		}
 		time.Sleep(700 * time.Millisecond)
-		holdFor(t, other.Ledger(), 700_000_000)
+		ledgertest.Hold(t, other.Ledger(), 700_000_000)
 	})
 	t.Run("pub/sub", func(t *testing.T) {
 		caps := core.Caps{Session: core.Dollar}
 		a := r.open("pubsub", caps, Options{Poll: time.Minute}, true)
 		b := r.open("pubsub", caps, Options{Poll: time.Minute}, true)
-		rec := listen(t, b.Ledger())
+		rec := ledgertest.Listen(t, b.Ledger())
 		time.Sleep(100 * time.Millisecond) // b subscribes
 		start := time.Now()
 		if err := a.Ledger().Lock(t.Context(), "stopped by hand"); err != nil {
 			t.Fatal(err)
 		}
-		rec.wait(t, core.EventLock, 5*time.Second)
+		rec.Wait(t, core.EventLock, 5*time.Second)
 		t.Logf("lock reached the other process in %v", time.Since(start))
 	})
 	t.Run("stop and restart", func(t *testing.T) {
 		s := r.open("restart", core.Caps{Session: core.Dollar}, Options{Timeout: 500 * time.Millisecond}, false)
-		g := holdFor(t, s.Ledger(), 100_000_000)
+		g := ledgertest.Hold(t, s.Ledger(), 100_000_000)
 		r.srv.Stop()
 		_, err := s.Ledger().Reserve(t.Context(), core.ReserveRequest{Input: 1, Requested: 1})
 		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), r.srv.URL()) {
@@ -97,8 +98,8 @@ func TestRealRedis(t *testing.T) {
 		}
 		r.srv.Restart()
 		s.tick(t.Context())
-		holdFor(t, s.Ledger(), 100_000_000)
-		if snap := snapshot(t, s); snap.Spent != 80_000_000 || snap.Calls != 1 {
+		ledgertest.Hold(t, s.Ledger(), 100_000_000)
+		if snap := ledgertest.Snapshot(t, s); snap.Spent != 80_000_000 || snap.Calls != 1 {
 			t.Errorf("after the restart: got spent %s in %d calls, want $0.08 in 1", snap.Spent, snap.Calls)
 		}
 	})
@@ -108,7 +109,7 @@ func TestRealRedis(t *testing.T) {
 func TestRealRedisClient(t *testing.T) {
 	r := newReal(t)
 	s := r.open("db", core.Caps{Session: core.Dollar}, Options{URL: ""}, false)
-	spend(t, s.Ledger(), 5)
+	ledgertest.Spend(t, s.Ledger(), 5)
 	o, err := ClientOptions("redis://"+r.srv.Addr+"/3", time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/ledgertest"
 )
 
 // pair runs every operation on an in-memory ledger and on a ledger over the Redis
@@ -16,8 +17,8 @@ import (
 type pair struct {
 	t        *testing.T
 	mem, red *core.Ledger
-	memEv    *recorder
-	redEv    *recorder
+	memEv    *ledgertest.Recorder
+	redEv    *ledgertest.Recorder
 	ids      [][2]string // reservation i: its id in the memory store, in Redis
 	amounts  []core.Money
 	live     []int // reservations neither settled nor released
@@ -33,27 +34,22 @@ func newPair(t *testing.T, open opener, key string, caps core.Caps) *pair {
 		t.Fatal(err)
 	}
 	p := &pair{t: t, mem: core.NewLedger(mem), red: open(key, caps).Ledger(), dead: map[int]string{}}
-	p.memEv, p.redEv = listen(t, p.mem), listen(t, p.red)
+	p.memEv, p.redEv = ledgertest.Listen(t, p.mem), ledgertest.Listen(t, p.red)
 	return p
 }
 
 // same compares the events since the last step and the states.
 func (p *pair) same(step string) {
 	p.t.Helper()
-	mk, rk := p.memEv.kinds(), p.redEv.kinds()
-	if !slices.Equal(mk, rk) {
+	me, re := p.memEv.Take(), p.redEv.Take()
+	if mk, rk := ledgertest.Kinds(me), ledgertest.Kinds(re); !slices.Equal(mk, rk) {
 		p.t.Fatalf("%s: events: memory %v, redis %v", step, mk, rk)
 	}
-	p.memEv.mu.Lock()
-	p.redEv.mu.Lock()
-	for i := range p.memEv.events {
-		if m, r := p.memEv.events[i], p.redEv.events[i]; m != r {
-			p.t.Errorf("%s: event %d: memory %+v, redis %+v", step, i, m, r)
+	for i := range me {
+		if me[i] != re[i] {
+			p.t.Errorf("%s: event %d: memory %+v, redis %+v", step, i, me[i], re[i])
 		}
 	}
-	p.memEv.events, p.redEv.events = nil, nil
-	p.memEv.mu.Unlock()
-	p.redEv.mu.Unlock()
 	ms, err1 := p.mem.Snapshot(p.t.Context())
 	rs, err2 := p.red.Snapshot(p.t.Context())
 	if err1 != nil || err2 != nil || ms != rs {

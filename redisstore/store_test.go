@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/costplan/costplan/core"
+	"github.com/costplan/costplan/internal/ledgertest"
 )
 
 // TestGrantArithmetic compares the script's grant with core.DecideGrant over the
@@ -92,8 +93,8 @@ func TestIdempotent(t *testing.T) {
 	f := newFake(t)
 	s := f.open("idem", core.Caps{Session: core.Dollar, WarnAt: 0.5}, Options{})
 	l := s.Ledger()
-	holdFor(t, l, 100_000_000) // another call in flight
-	g := holdFor(t, l, 300_000_000)
+	ledgertest.Hold(t, l, 100_000_000) // another call in flight
+	g := ledgertest.Hold(t, l, 300_000_000)
 	first, err := l.Settle(t.Context(), g.ID, 400_000_000)
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +103,8 @@ func TestIdempotent(t *testing.T) {
 	if first != want {
 		t.Fatalf("first settlement: got %+v, want %+v", first, want)
 	}
-	before := snapshot(t, s)
-	rec := listen(t, l)
+	before := ledgertest.Snapshot(t, s)
+	rec := ledgertest.Listen(t, l)
 	for range 3 {
 		again, err := l.Settle(t.Context(), g.ID, 999)
 		if err != nil || again != want {
@@ -113,7 +114,7 @@ func TestIdempotent(t *testing.T) {
 	if err := l.Release(t.Context(), g.ID); !errors.Is(err, core.ErrUnknownReservation) {
 		t.Errorf("release a settled reservation: got %v, want %v", err, core.ErrUnknownReservation)
 	}
-	r := holdFor(t, l, 50_000_000)
+	r := ledgertest.Hold(t, l, 50_000_000)
 	for range 3 {
 		if err := l.Release(t.Context(), r.ID); err != nil {
 			t.Errorf("release: got %v, want nil", err)
@@ -130,10 +131,10 @@ func TestIdempotent(t *testing.T) {
 			t.Errorf("release %q: got %v, want %v", id, err, core.ErrUnknownReservation)
 		}
 	}
-	if after := snapshot(t, s); after != before {
+	if after := ledgertest.Snapshot(t, s); after != before {
 		t.Errorf("snapshot: got %+v, want unchanged %+v", after, before)
 	}
-	if ks := rec.kinds(); len(ks) != 0 {
+	if ks := rec.Kinds(); len(ks) != 0 {
 		t.Errorf("events: got %v, want none", ks)
 	}
 
@@ -146,13 +147,13 @@ func TestIdempotent(t *testing.T) {
 			t.Fatalf("reserve %s: got %+v, %v, want a grant of 10000000", id, r, err)
 		}
 	}
-	if got := snapshot(t, s); got.Reserved != before.Reserved+10_000_000 || got.InFlight != before.InFlight+1 {
+	if got := ledgertest.Snapshot(t, s); got.Reserved != before.Reserved+10_000_000 || got.InFlight != before.InFlight+1 {
 		t.Errorf("after a repeated reserve: got reserved %d in flight %d, want %d, %d", got.Reserved, got.InFlight,
 			before.Reserved+10_000_000, before.InFlight+1)
 	}
 	// Forgotten after Remember: the outcome of an id lasts an hour by default.
 	f.advance(DefaultRemember + time.Second)
-	snapshot(t, s) // housekeeping runs in every script; the leases ran out too
+	ledgertest.Snapshot(t, s) // housekeeping runs in every script; the leases ran out too
 	ids, _ := f.mr.HKeys(s.keys[3])
 	for _, id := range ids {
 		if v := f.mr.HGet(s.keys[3], id); v[0] != 'g' {
@@ -173,8 +174,8 @@ func TestLeases(t *testing.T) {
 	lease := Options{Lease: 10 * time.Second}
 	dead := f.open("lease", caps, lease)
 	live := f.open("lease", caps, lease)
-	gd := holdFor(t, dead.Ledger(), 600_000_000)
-	gl := holdFor(t, live.Ledger(), 300_000_000)
+	gd := ledgertest.Hold(t, dead.Ledger(), 600_000_000)
+	gl := ledgertest.Hold(t, live.Ledger(), 300_000_000)
 	if _, err := live.Ledger().Reserve(t.Context(), core.ReserveRequest{Input: 200_000_000, Requested: 1}); !errors.Is(err, core.ErrBudgetExhausted) {
 		t.Fatalf("reserve past the cap: got %v, want %v", err, core.ErrBudgetExhausted)
 	}
@@ -182,14 +183,14 @@ func TestLeases(t *testing.T) {
 		f.advance(8 * time.Second)
 		live.tick(t.Context())
 	}
-	snap := snapshot(t, live)
+	snap := ledgertest.Snapshot(t, live)
 	if snap.Reserved != 300_000_000 || snap.InFlight != 1 {
 		t.Fatalf("after the dead lease ran out: got reserved %s in flight %d, want $0.30, 1", snap.Reserved, snap.InFlight)
 	}
 	if got := f.mr.HGet(live.keys[0], "reclaimed"); got != "1" {
 		t.Errorf("reclaimed: got %q, want 1", got)
 	}
-	back := holdFor(t, live.Ledger(), 600_000_000) // the budget came back
+	back := ledgertest.Hold(t, live.Ledger(), 600_000_000) // the budget came back
 	if err := live.Ledger().Release(t.Context(), back.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +205,12 @@ func TestLeases(t *testing.T) {
 	if st.Reserved != 600_000_000 || st.Violation != 0 {
 		t.Errorf("late settlement: got %+v, want reserved $0.60 and no violation", st)
 	}
-	snap = snapshot(t, live)
+	snap = ledgertest.Snapshot(t, live)
 	if snap.Spent != 800_000_000 || snap.Calls != 2 {
 		t.Errorf("spent: got %s in %d calls, want $0.80 in 2", snap.Spent, snap.Calls)
 	}
 	// Releasing a reclaimed reservation is harmless.
-	gd2 := holdFor(t, dead.Ledger(), 100_000_000)
+	gd2 := ledgertest.Hold(t, dead.Ledger(), 100_000_000)
 	f.advance(11 * time.Second)
 	if err := dead.Ledger().Release(t.Context(), gd2.ID); err != nil {
 		t.Errorf("release after the lease ran out: got %v, want nil", err)
@@ -228,7 +229,7 @@ func TestWindows(t *testing.T) {
 	// on 2026-12-31 at 23:00 UTC.
 	s := f.open("win", core.Caps{Session: 100 * core.Dollar}, Options{Daily: core.Dollar, Monthly: 3 * core.Dollar, Location: paris})
 	l := s.Ledger()
-	spend(t, l, 700_000_000)
+	ledgertest.Spend(t, l, 700_000_000)
 	day, month := "costplan:{win}:daily:2026-12-05", "costplan:{win}:monthly:2026-12"
 	if got := f.mr.TTL(day); got != 11*time.Hour {
 		t.Errorf("daily key TTL: got %v, want 11h (until midnight in Paris)", got)
@@ -255,8 +256,8 @@ func TestWindows(t *testing.T) {
 	if f.mr.Exists(day) {
 		t.Errorf("daily key %s: still there after midnight, want it expired", day)
 	}
-	spend(t, l, 900_000_000)
-	spend(t, l, 0)
+	ledgertest.Spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 0)
 	if got, _ := f.mr.Get("costplan:{win}:daily:2026-12-06"); got != "900000000" {
 		t.Errorf("new day's spend: got %q, want 900000000", got)
 	}
@@ -267,7 +268,7 @@ func TestWindows(t *testing.T) {
 	if f.mr.Exists(month) {
 		t.Errorf("monthly key %s: still there in January, want it expired", month)
 	}
-	spend(t, l, 900_000_000)
+	ledgertest.Spend(t, l, 900_000_000)
 	if got, _ := f.mr.Get("costplan:{win}:monthly:2027-01"); got != "900000000" {
 		t.Errorf("new month's spend: got %q, want 900000000", got)
 	}
@@ -282,9 +283,9 @@ func TestLockPropagation(t *testing.T) {
 	a := f.open("lock", caps, opts)
 	b := f.open("lock", caps, opts)
 	c := f.open("lock", caps, Options{}) // no heartbeat: learns at its next reservation
-	recB, recC := listen(t, b.Ledger()), listen(t, c.Ledger())
-	spend(t, a.Ledger(), core.Dollar) // reaches the cap: a locks
-	e := recB.wait(t, core.EventLock, 2*time.Second)
+	recB, recC := ledgertest.Listen(t, b.Ledger()), ledgertest.Listen(t, c.Ledger())
+	ledgertest.Spend(t, a.Ledger(), core.Dollar) // reaches the cap: a locks
+	e := recB.Wait(t, core.EventLock, 2*time.Second)
 	if !e.Snapshot.Locked || e.Snapshot.LockReason != reasonCapReached || e.Snapshot.Spent != core.Dollar {
 		t.Errorf("b's lock event: got %+v, want locked by the cap at $1", e.Snapshot)
 	}
@@ -293,22 +294,22 @@ func TestLockPropagation(t *testing.T) {
 	if !errors.As(err, &be) || be.Limit != core.LimitLocked || be.LockReason != reasonCapReached {
 		t.Fatalf("c's next reservation: got %v, want a locked refusal", err)
 	}
-	if got := recC.kinds(); !slices.Equal(got, []core.EventKind{core.EventLock}) {
+	if got := recC.Kinds(); !slices.Equal(got, []core.EventKind{core.EventLock}) {
 		t.Errorf("c's events: got %v, want [lock]", got)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if got := recB.kinds(); !slices.Equal(got, []core.EventKind{core.EventLock}) {
+	if got := recB.Kinds(); !slices.Equal(got, []core.EventKind{core.EventLock}) {
 		t.Errorf("b's events: got %v, want one lock", got)
 	}
 	// A reset anywhere unlocks everywhere; the next lock is announced again.
 	if err := c.Ledger().Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	holdFor(t, b.Ledger(), 1)
+	ledgertest.Hold(t, b.Ledger(), 1)
 	if err := a.Ledger().Lock(t.Context(), "stopped by the operator"); err != nil {
 		t.Fatal(err)
 	}
-	e = recB.wait(t, core.EventLock, 2*time.Second)
+	e = recB.Wait(t, core.EventLock, 2*time.Second)
 	if e.Snapshot.LockReason != "stopped by the operator" {
 		t.Errorf("second lock: got reason %q, want the operator's", e.Snapshot.LockReason)
 	}
@@ -321,7 +322,7 @@ func TestFailClosed(t *testing.T) {
 	f := newFake(t)
 	s := f.open("closed", core.Caps{Session: core.Dollar}, Options{Timeout: 300 * time.Millisecond})
 	l := s.Ledger()
-	g := holdFor(t, l, 200_000_000)
+	g := ledgertest.Hold(t, l, 200_000_000)
 	addr := f.mr.Addr()
 	f.mr.Close()
 	for range 2 {
@@ -349,11 +350,11 @@ func TestFailClosed(t *testing.T) {
 	}
 	s.tick(t.Context())
 	s.tick(t.Context()) // the flush is idempotent
-	snap := snapshot(t, s)
+	snap := ledgertest.Snapshot(t, s)
 	if snap.Spent != 150_000_000 || snap.Reserved != 0 || snap.InFlight != 0 || snap.Calls != 1 || snap.Refused != 1 {
 		t.Errorf("after Redis came back: got %+v, want $0.15 spent in 1 call, 1 refused, nothing held", snap)
 	}
-	holdFor(t, l, 100_000_000)
+	ledgertest.Hold(t, l, 100_000_000)
 }
 
 // TestHungRedis: a Redis that keeps the connection and never answers fails a call
@@ -369,7 +370,7 @@ func TestHungRedis(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
 	l := s.Ledger()
-	holdFor(t, l, 100_000_000)
+	ledgertest.Hold(t, l, 100_000_000)
 	relay.stall.Store(true)
 	req := core.ReserveRequest{Input: 1, Requested: 1}
 	start := time.Now()
@@ -440,15 +441,15 @@ func TestFailOpen(t *testing.T) {
 	s := f.open("open", caps, Options{FailOpen: true, Timeout: 300 * time.Millisecond})
 	other := f.open("open", caps, Options{})
 	l := s.Ledger()
-	spend(t, other.Ledger(), 300_000_000)
-	inflight := holdFor(t, l, 100_000_000)
-	snapshot(t, s) // the last contact: $0.60 left
+	ledgertest.Spend(t, other.Ledger(), 300_000_000)
+	inflight := ledgertest.Hold(t, l, 100_000_000)
+	ledgertest.Snapshot(t, s) // the last contact: $0.60 left
 	f.mr.Close()
 	if _, err := l.Reserve(t.Context(), core.ReserveRequest{Input: 450_000_000, Requested: 1}); !errors.Is(err, core.ErrPerCallExceeded) {
 		t.Errorf("above the per-call cap while down: got %v, want %v", err, core.ErrPerCallExceeded)
 	}
-	g1 := holdFor(t, l, 350_000_000)
-	g2 := holdFor(t, l, 250_000_000)
+	g1 := ledgertest.Hold(t, l, 350_000_000)
+	g2 := ledgertest.Hold(t, l, 250_000_000)
 	if _, err := l.Reserve(t.Context(), core.ReserveRequest{Input: 1, Requested: 1}); !errors.Is(err, core.ErrBudgetExhausted) {
 		t.Errorf("past what was left while down: got %v, want %v", err, core.ErrBudgetExhausted)
 	}
@@ -460,7 +461,7 @@ func TestFailOpen(t *testing.T) {
 			t.Fatalf("settle while down: %v", err)
 		}
 	}
-	if snap := snapshot(t, s); snap.Spent != 950_000_000 {
+	if snap := ledgertest.Snapshot(t, s); snap.Spent != 950_000_000 {
 		t.Errorf("local view while down: got spent %s, want $0.95", snap.Spent)
 	}
 	if err := f.mr.Restart(); err != nil {
@@ -468,7 +469,7 @@ func TestFailOpen(t *testing.T) {
 	}
 	s.tick(t.Context())
 	s.tick(t.Context())
-	snap := snapshot(t, other)
+	snap := ledgertest.Snapshot(t, other)
 	if snap.Spent != 950_000_000 || snap.Calls != 4 || snap.Reserved != 0 || snap.InFlight != 0 {
 		t.Errorf("after reconciling: got %+v, want $0.95 in 4 calls, nothing held", snap)
 	}
@@ -480,7 +481,7 @@ func TestAdmin(t *testing.T) {
 	f := newFake(t)
 	caps := core.Caps{Session: 2 * core.Dollar, PerCall: core.Dollar / 2, WarnAt: 0.75}
 	s := f.open("adm", caps, Options{AdminToken: "s3cret", Daily: core.Dollar, Location: time.UTC})
-	spend(t, s.Ledger(), 300_000_000)
+	ledgertest.Spend(t, s.Ledger(), 300_000_000)
 	admin := func(token string) *Store {
 		a, err := OpenAdmin(t.Context(), Options{Client: f.client(), URL: "redis://" + f.mr.Addr(), Key: "adm", AdminToken: token, Now: f.Now})
 		if err != nil {
@@ -489,7 +490,7 @@ func TestAdmin(t *testing.T) {
 		return a
 	}
 	a := admin("wrong")
-	snap := snapshot(t, a)
+	snap := ledgertest.Snapshot(t, a)
 	if snap.Session != caps.Session || snap.PerCall != caps.PerCall || snap.WarnAt != caps.WarnAt || snap.Spent != 300_000_000 || snap.Remaining != 1_700_000_000 {
 		t.Errorf("admin snapshot: got %+v, want the registered caps and $0.30 spent", snap)
 	}
@@ -502,7 +503,7 @@ func TestAdmin(t *testing.T) {
 	if _, err := admin("s3cret").Reset(t.Context()); err != nil {
 		t.Errorf("reset with the token: %v", err)
 	}
-	if snap := snapshot(t, s); snap.Spent != 0 {
+	if snap := ledgertest.Snapshot(t, s); snap.Spent != 0 {
 		t.Errorf("after reset: got spent %s, want $0", snap.Spent)
 	}
 }
@@ -511,8 +512,8 @@ func TestAdmin(t *testing.T) {
 func TestKeys(t *testing.T) {
 	f := newFake(t)
 	s := f.open("team-a/ci", core.Caps{Session: core.Dollar}, Options{Daily: core.Dollar, Monthly: core.Dollar})
-	spend(t, s.Ledger(), 1000)
-	holdFor(t, s.Ledger(), 1000)
+	ledgertest.Spend(t, s.Ledger(), 1000)
+	ledgertest.Hold(t, s.Ledger(), 1000)
 	for _, k := range f.mr.Keys() {
 		if !strings.HasPrefix(k, "costplan:{team-a/ci}:") {
 			t.Errorf("key %q: want the prefix costplan:{team-a/ci}:", k)
@@ -589,7 +590,7 @@ func TestConcurrent(t *testing.T) {
 	if checked == 0 {
 		t.Errorf("snapshots checked while calls ran: got none, want some")
 	}
-	snap := snapshot(t, reader)
+	snap := ledgertest.Snapshot(t, reader)
 	if snap.Spent != core.Money(settled.Load()) || snap.Spent > caps.Session || snap.Reserved != 0 || snap.InFlight != 0 {
 		t.Errorf("got %+v, want spent %d at most the cap, nothing held", snap, settled.Load())
 	}
