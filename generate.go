@@ -230,7 +230,7 @@ func (c *Client) send(ctx context.Context, messages []Message, stream bool) (*ht
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if rep := reportOf(ctx); rep != nil && rep.Refusal != nil {
+	if rep := proxy.CallReportFrom(ctx); rep != nil && rep.Refusal != nil {
 		be := rep.Refusal
 		// The Meter's message starts with "costplan: ", which Error adds again.
 		return nil, &BudgetExceededError{Limit: string(be.Limit), Spent: be.Spent, Cap: be.Cap, Predicted: be.Needed,
@@ -280,6 +280,3 @@ func (c *Client) requestBody(messages []Message, stream bool) ([]byte, string) {
 	body, _ := json.Marshal(req)
 	return body, c.base + "/chat/completions"
 }
-
-// reportOf returns the call report carried by ctx.
-func reportOf(ctx context.Context) *proxy.CallReport { return proxy.CallReportFrom(ctx) }
