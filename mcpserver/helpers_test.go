@@ -2,18 +2,16 @@ package mcpserver_test
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/mcpserver"
+	"github.com/costplan/costplan/mcpserver/mcpservertest"
 	"github.com/costplan/costplan/pricing"
 )
 
@@ -98,23 +96,6 @@ func writeJournal(t *testing.T) string {
 	return path
 }
 
-// start initializes c and returns the negotiated protocol version.
-func start(t *testing.T, c *client.Client) string {
-	t.Helper()
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var init mcp.InitializeRequest
-	init.Params.ClientInfo = mcp.Implementation{Name: "costplan-test", Version: "0"}
-	res, err := c.Initialize(ctx, init)
-	if err != nil {
-		t.Fatalf("initialize: %v", err)
-	}
-	return res.ProtocolVersion
-}
-
 // inProcess returns an initialized in-process client of srv.
 func inProcess(t *testing.T, srv *mcpserver.Server, opts ...client.ClientOption) *client.Client {
 	t.Helper()
@@ -122,65 +103,6 @@ func inProcess(t *testing.T, srv *mcpserver.Server, opts ...client.ClientOption)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, c)
+	mcpservertest.Start(t, c)
 	return c
-}
-
-// call calls a tool and returns its text and whether it is a tool error; a
-// protocol error fails the test.
-func call(t *testing.T, c *client.Client, name string, args map[string]any) (string, bool) {
-	t.Helper()
-	var req mcp.CallToolRequest
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String(), res.IsError
-}
-
-// callJSON calls a tool that must succeed and decodes its JSON result into v.
-func callJSON(t *testing.T, c *client.Client, name string, args map[string]any, v any) {
-	t.Helper()
-	text, isErr := call(t, c, name, args)
-	if isErr {
-		t.Fatalf("%s: tool error: %s", name, text)
-	}
-	if err := json.Unmarshal([]byte(text), v); err != nil {
-		t.Fatalf("%s: %v in %s", name, err, text)
-	}
-}
-
-// checkTools checks the tool list: the four tools, each annotated read-only.
-func checkTools(t *testing.T, c *client.Client) {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-		a := tool.Annotations
-		for hint, got := range map[string]*bool{"readOnlyHint": a.ReadOnlyHint, "destructiveHint": a.DestructiveHint,
-			"idempotentHint": a.IdempotentHint, "openWorldHint": a.OpenWorldHint} {
-			want := hint == "readOnlyHint" || hint == "idempotentHint"
-			if got == nil || *got != want {
-				t.Errorf("%s: %s = %v, want %v", tool.Name, hint, got, want)
-			}
-		}
-		if a.Title == "" || len(tool.Description) < 200 {
-			t.Errorf("%s: title %q, description of %d bytes", tool.Name, a.Title, len(tool.Description))
-		}
-	}
-	if got, want := strings.Join(names, " "), "get_budget get_pricing predict_cost recent_spend"; got != want {
-		t.Errorf("tools: got %s, want %s", got, want)
-	}
 }

@@ -8,17 +8,18 @@ import (
 
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/mcpserver"
+	"github.com/costplan/costplan/mcpserver/mcpservertest"
 	"github.com/costplan/costplan/pricing"
 )
 
 func TestMCPToolList(t *testing.T) {
-	checkTools(t, inProcess(t, newFixture(t).srv))
+	mcpservertest.CheckTools(t, inProcess(t, newFixture(t).srv))
 }
 
 func TestMCPGetBudget(t *testing.T) {
 	c := inProcess(t, newFixture(t).srv)
 	var st mcpserver.Status
-	callJSON(t, c, "get_budget", nil, &st)
+	mcpservertest.CallJSON(t, c, "get_budget", nil, &st)
 	checks := []struct {
 		name      string
 		got, want any
@@ -52,7 +53,7 @@ func TestMCPGetBudget(t *testing.T) {
 
 func TestMCPGetBudgetMoneyIsDecimal(t *testing.T) {
 	c := inProcess(t, newFixture(t).srv)
-	text, _ := call(t, c, "get_budget", nil)
+	text, _ := mcpservertest.Call(t, c, "get_budget", nil)
 	for _, part := range []string{`"spent_usd":0.05,`, `"reserved_usd":0.23,`, `"remaining_usd":4.72,`, `"available_usd":0.17,`, `"binding_limit":"daily"`} {
 		if !strings.Contains(text, part) {
 			t.Errorf("get_budget: %s missing from %s", part, text)
@@ -67,7 +68,7 @@ func TestMCPPredictCost(t *testing.T) {
 
 	t.Run("prompt", func(t *testing.T) {
 		var p mcpserver.Prediction
-		callJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o", "prompt": "hello world", "max_output_tokens": 100}, &p)
+		mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o", "prompt": "hello world", "max_output_tokens": 100}, &p)
 		// 2 tokens at $2.50/M and 100 at $10/M.
 		if p.InputTokens != 2 || !p.Exact || p.InputCost != usd(t, "0.000005") || p.WorstOutput != usd(t, "0.001") ||
 			p.WorstTotal != usd(t, "0.001005") || p.MaxOutput != 100 || p.Resolution != "exact" {
@@ -84,7 +85,7 @@ func TestMCPPredictCost(t *testing.T) {
 			map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "text", "text": "It describes a budget proxy."}}},
 		}
 		var p mcpserver.Prediction
-		callJSON(t, c, "predict_cost", map[string]any{"model": "claude-sonnet-4-5-20250929", "messages": msgs, "system": "Be brief.", "max_output_tokens": 4000}, &p)
+		mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "claude-sonnet-4-5-20250929", "messages": msgs, "system": "Be brief.", "max_output_tokens": 4000}, &p)
 		var raw [][]byte
 		for _, m := range msgs {
 			b, _ := json.Marshal(m)
@@ -105,7 +106,7 @@ func TestMCPPredictCost(t *testing.T) {
 	t.Run("too big for the budget left", func(t *testing.T) {
 		var p mcpserver.Prediction
 		// 64,000 output tokens at $15/M is $0.96: within $1 per call, above the $0.17 left today.
-		callJSON(t, c, "predict_cost", map[string]any{"model": "claude-sonnet-4-5", "prompt": "hi"}, &p)
+		mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "claude-sonnet-4-5", "prompt": "hi"}, &p)
 		if p.MaxOutput != 64000 || p.WorstOutput != usd(t, "0.96") {
 			t.Fatalf("got %+v", p)
 		}
@@ -121,7 +122,7 @@ func TestMCPPredictCost(t *testing.T) {
 		// the proxy refuses rather than shortens, so it would grant nothing.
 		strict := inProcess(t, mcpserver.New(mcpserver.Options{Source: f.source, Prices: f.prices, MinOutput: 20_000}))
 		var p mcpserver.Prediction
-		callJSON(t, strict, "predict_cost", map[string]any{"model": "claude-sonnet-4-5", "prompt": "hi"}, &p)
+		mcpservertest.CallJSON(t, strict, "predict_cost", map[string]any{"model": "claude-sonnet-4-5", "prompt": "hi"}, &p)
 		if p.InputCost >= usd(t, "0.17") || !*p.RefusedNow || *p.AffordableOutput != 0 || !strings.Contains(p.Advice, "too few output tokens") {
 			t.Errorf("got %+v, want refused with nothing affordable", p)
 		}
@@ -129,7 +130,7 @@ func TestMCPPredictCost(t *testing.T) {
 
 	t.Run("above the per-call cap", func(t *testing.T) {
 		var p mcpserver.Prediction
-		callJSON(t, c, "predict_cost", map[string]any{"model": "claude-opus-4-1", "prompt": strings.Repeat("word ", 40000), "max_output_tokens": 1024}, &p)
+		mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "claude-opus-4-1", "prompt": strings.Repeat("word ", 40000), "max_output_tokens": 1024}, &p)
 		if *p.FitsPerCall || *p.FitsBudget || !*p.RefusedNow || *p.AffordableOutput != 0 || !strings.Contains(p.Advice, "refused") {
 			t.Errorf("got %+v", p)
 		}
@@ -139,7 +140,7 @@ func TestMCPPredictCost(t *testing.T) {
 func TestMCPGetPricing(t *testing.T) {
 	c := inProcess(t, newFixture(t).srv)
 	var p pricing.Quote
-	callJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-4-5-20250929"}, &p)
+	mcpservertest.CallJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-4-5-20250929"}, &p)
 	if p.PriceModel != "claude-sonnet-4-5" || p.Provider != "anthropic" || p.Resolution != "alias" || len(p.Steps) != 1 {
 		t.Errorf("resolution: got %+v", p)
 	}
@@ -152,7 +153,7 @@ func TestMCPGetPricing(t *testing.T) {
 	}
 
 	var fb pricing.Quote
-	callJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-9-9"}, &fb)
+	mcpservertest.CallJSON(t, c, "get_pricing", map[string]any{"model": "claude-sonnet-9-9"}, &fb)
 	if fb.Resolution != "fallback" || fb.Note == "" || fb.PriceModel == "" {
 		t.Errorf("fallback: got %+v", fb)
 	}
@@ -174,7 +175,7 @@ func TestMCPRecentSpend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var r mcpserver.Recent
-		callJSON(t, c, "recent_spend", tt.args, &r)
+		mcpservertest.CallJSON(t, c, "recent_spend", tt.args, &r)
 		var models, outcomes []string
 		for _, call := range r.Calls {
 			models = append(models, call.Model)
@@ -186,11 +187,11 @@ func TestMCPRecentSpend(t *testing.T) {
 		}
 	}
 	var r mcpserver.Recent
-	callJSON(t, c, "recent_spend", map[string]any{"limit": 1}, &r)
+	mcpservertest.CallJSON(t, c, "recent_spend", map[string]any{"limit": 1}, &r)
 	if got := r.Calls[0]; got.Refusal != "per_call" || got.Session != "aaaa1111" || got.Provider != "anthropic" {
 		t.Errorf("last call: got %+v", got)
 	}
-	callJSON(t, c, "recent_spend", map[string]any{"session": "aaaa", "limit": 2}, &r)
+	mcpservertest.CallJSON(t, c, "recent_spend", map[string]any{"session": "aaaa", "limit": 2}, &r)
 	if got := r.Calls[0]; got.InputTokens != 1000 || got.OutputTokens != 200 || got.CacheReadTokens != 50 || got.Cost != usd(t, "0.006015") {
 		t.Errorf("first call: got %+v", got)
 	}
@@ -221,7 +222,7 @@ func TestMCPInvalidArguments(t *testing.T) {
 		{"recent_spend", map[string]any{"session": 5}, "session: want a string"},
 	}
 	for _, tt := range tests {
-		text, isErr := call(t, c, tt.tool, tt.args)
+		text, isErr := mcpservertest.Call(t, c, tt.tool, tt.args)
 		if !isErr || !strings.Contains(text, tt.want) {
 			t.Errorf("%s %v: got error=%v %q, want a tool error containing %q", tt.tool, tt.args, isErr, text, tt.want)
 		}
@@ -238,20 +239,20 @@ func (failing) Status(context.Context) (mcpserver.Status, error) {
 func TestMCPUnreadableBudget(t *testing.T) {
 	f := newFixture(t)
 	c := inProcess(t, mcpserver.New(mcpserver.Options{Source: failing{}, Prices: f.prices}))
-	if text, isErr := call(t, c, "get_budget", nil); !isErr || !strings.Contains(text, "the budget cannot be read") {
+	if text, isErr := mcpservertest.Call(t, c, "get_budget", nil); !isErr || !strings.Contains(text, "the budget cannot be read") {
 		t.Errorf("get_budget: got %v %q", isErr, text)
 	}
 	var p mcpserver.Prediction
-	callJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o", "prompt": "hi"}, &p)
+	mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o", "prompt": "hi"}, &p)
 	if p.BudgetError == "" || p.FitsBudget != nil || p.WorstTotal == 0 {
 		t.Errorf("predict_cost: got %+v", p)
 	}
-	if text, isErr := call(t, c, "recent_spend", nil); !isErr || !strings.Contains(text, "no journal") {
+	if text, isErr := mcpservertest.Call(t, c, "recent_spend", nil); !isErr || !strings.Contains(text, "no journal") {
 		t.Errorf("recent_spend: got %v %q", isErr, text)
 	}
 	empty := inProcess(t, mcpserver.New(mcpserver.Options{}))
 	for _, tool := range []string{"get_budget", "get_pricing", "predict_cost"} {
-		if _, isErr := call(t, empty, tool, map[string]any{}); !isErr {
+		if _, isErr := mcpservertest.Call(t, empty, tool, map[string]any{}); !isErr {
 			t.Errorf("%s without a source or prices: want a tool error", tool)
 		}
 	}
@@ -264,12 +265,12 @@ func TestMCPLockedSession(t *testing.T) {
 	}
 	c := inProcess(t, f.srv)
 	var st mcpserver.Status
-	callJSON(t, c, "get_budget", nil, &st)
+	mcpservertest.CallJSON(t, c, "get_budget", nil, &st)
 	if !st.Locked || st.LockReason != "test" || st.Available != 0 || st.Binding != core.LimitLocked {
 		t.Errorf("get_budget: got %+v", st)
 	}
 	var p mcpserver.Prediction
-	callJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o-mini", "prompt": "hi", "max_output_tokens": 10}, &p)
+	mcpservertest.CallJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o-mini", "prompt": "hi", "max_output_tokens": 10}, &p)
 	if !*p.RefusedNow || !strings.Contains(p.Advice, "locked") {
 		t.Errorf("predict_cost: got %+v", p)
 	}

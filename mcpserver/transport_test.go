@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/costplan/costplan/mcpserver"
+	"github.com/costplan/costplan/mcpserver/mcpservertest"
 )
 
 // versions are the protocol generations a client may ask for: the newest
@@ -34,11 +35,11 @@ func TestMCPProtocolVersionsInProcess(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			c := client.NewClient(transport.NewInProcessTransport(srv.MCP()), v.opts...)
-			if got := start(t, c); got != v.want {
+			if got := mcpservertest.Start(t, c); got != v.want {
 				t.Fatalf("protocol: got %s, want %s", got, v.want)
 			}
 			var st mcpserver.Status
-			callJSON(t, c, "get_budget", nil, &st)
+			mcpservertest.CallJSON(t, c, "get_budget", nil, &st)
 			if st.Spent != usd(t, "0.05") {
 				t.Errorf("spent: got %s", st.Spent)
 			}
@@ -59,16 +60,16 @@ func TestMCPStreamableHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := client.NewClient(tr, v.opts...)
-			if got := start(t, c); got != v.want {
+			if got := mcpservertest.Start(t, c); got != v.want {
 				t.Fatalf("protocol: got %s, want %s", got, v.want)
 			}
-			checkTools(t, c)
+			mcpservertest.CheckTools(t, c)
 			var st mcpserver.Status
-			callJSON(t, c, "get_budget", nil, &st)
+			mcpservertest.CallJSON(t, c, "get_budget", nil, &st)
 			if st.Available != usd(t, "0.17") || st.Session != "sess-live" {
 				t.Errorf("get_budget: got %+v", st)
 			}
-			if text, isErr := call(t, c, "recent_spend", map[string]any{"limit": -1}); !isErr || !strings.Contains(text, "limit") {
+			if text, isErr := mcpservertest.Call(t, c, "recent_spend", map[string]any{"limit": -1}); !isErr || !strings.Contains(text, "limit") {
 				t.Errorf("recent_spend: got %v %q", isErr, text)
 			}
 		})
