@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/costplan/costplan/core"
-	"github.com/costplan/costplan/pricing"
 )
 
 // CLI is the command line: global flags and one field per command.
@@ -108,9 +107,3 @@ func (u UpstreamFlags) apply(cfg *Config) {
 		cfg.Upstream.OpenAI = u.OpenAIUpstream
 	}
 }
-
-// tokensOf converts a flag's token count.
-func tokensOf(n int64) core.Tokens { return core.Tokens(n) }
-
-// encodingOf converts an encoding name.
-func encodingOf(name string) pricing.Encoding { return pricing.Encoding(name) }

@@ -251,13 +251,6 @@ func (c *ExecCmd) supervise(a *app, cfg *Config, s *session, p execPlan, origin 
 	return st, stopped, err
 }
 
-// warmUp loads the tokenizers in the background so the first call does not wait.
-func (s *session) warmUp() {
-	for _, enc := range []string{"o200k_base", "cl100k_base"} {
-		s.meter.Estimator.CountText(encodingOf(enc), "warm up")
-	}
-}
-
 // summary prints the session's totals.
 func (s *session) summary(w io.Writer, snap core.Snapshot) {
 	fmt.Fprintf(w, "costplan: spent %s of %s in %d calls", snap.Spent, snap.Session, snap.Calls)

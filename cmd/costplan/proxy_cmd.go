@@ -8,17 +8,19 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/costplan/costplan/core"
 )
 
 // ProxyCmd runs the metering proxy as a server.
 type ProxyCmd struct {
 	BudgetFlags     `embed:""`
 	UpstreamFlags   `embed:""`
-	Host            string    `placeholder:"HOST" help:"Address to listen on (default 127.0.0.1, or [proxy] host). A non-loopback address needs an admin token."`
-	Port            *int      `placeholder:"PORT" help:"Port to listen on; 0 picks a free one (default 8080, or [proxy] port)."`
-	AdminToken      string    `name:"admin-token" placeholder:"TOKEN" help:"Token that authorizes POST /v1/budget/reset (also COSTPLAN_ADMIN_TOKEN, [proxy] admin_token)."`
-	MinOutputTokens *int64    `name:"min-output-tokens" placeholder:"N" help:"Smallest output grant worth sending; a smaller one is a refusal (default 1024)."`
-	MaxBody         *byteSize `name:"max-body" placeholder:"SIZE" help:"Largest request body accepted, like 32MiB (default 32MiB)."`
+	Host            string       `placeholder:"HOST" help:"Address to listen on (default 127.0.0.1, or [proxy] host). A non-loopback address needs an admin token."`
+	Port            *int         `placeholder:"PORT" help:"Port to listen on; 0 picks a free one (default 8080, or [proxy] port)."`
+	AdminToken      string       `name:"admin-token" placeholder:"TOKEN" help:"Token that authorizes POST /v1/budget/reset (also COSTPLAN_ADMIN_TOKEN, [proxy] admin_token)."`
+	MinOutputTokens *core.Tokens `name:"min-output-tokens" placeholder:"N" help:"Smallest output grant worth sending; a smaller one is a refusal (default 1024)."`
+	MaxBody         *byteSize    `name:"max-body" placeholder:"SIZE" help:"Largest request body accepted, like 32MiB (default 32MiB)."`
 }
 
 // Help is shown by `costplan proxy --help`.
@@ -47,7 +49,7 @@ func (c *ProxyCmd) apply(cfg *Config) {
 		cfg.Proxy.AdminToken = c.AdminToken
 	}
 	if c.MinOutputTokens != nil {
-		cfg.Budget.MinOutputTokens = tokensOf(*c.MinOutputTokens)
+		cfg.Budget.MinOutputTokens = *c.MinOutputTokens
 	}
 	if c.MaxBody != nil {
 		cfg.Proxy.MaxBody = *c.MaxBody

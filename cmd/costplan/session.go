@@ -152,6 +152,13 @@ func (s *session) close(ctx context.Context) error {
 	return err
 }
 
+// warmUp loads the tokenizers so that the first call does not wait for them.
+func (s *session) warmUp() {
+	for _, enc := range []pricing.Encoding{pricing.EncodingO200k, pricing.EncodingCL100k} {
+		s.meter.Estimator.CountText(enc, "warm up")
+	}
+}
+
 // announceCaps returns the line that says which caps apply.
 func announceCaps(cfg *Config) string {
 	per := "no per-call cap"
