@@ -239,13 +239,24 @@ func TestEnvAndDir(t *testing.T) {
 	}
 }
 
+// TestSignalForwarding: each signal the parent gets reaches the child as itself;
+// the child answers each with its own exit code.
 func TestSignalForwarding(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
-		t.Run(sig.String(), func(t *testing.T) {
+	traps := `trap 'echo got INT; exit 41' INT; trap 'echo got TERM; exit 42' TERM; ` +
+		`trap 'echo got HUP; exit 43' HUP; trap 'echo got QUIT; exit 44' QUIT; `
+	tests := []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{
+		{syscall.SIGINT, "INT", 41}, {syscall.SIGTERM, "TERM", 42}, {syscall.SIGHUP, "HUP", 43}, {syscall.SIGQUIT, "QUIT", 44},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sig.String(), func(t *testing.T) {
 			t.Parallel()
 			out := &syncBuffer{}
 			helper := exec.Command(os.Args[0])
-			helper.Env = helperEnv(`trap 'echo got; exit 42' INT TERM HUP QUIT; echo "ready pid=$$"; while :; do sleep 0.05; done`)
+			helper.Env = helperEnv(traps + `echo "ready pid=$$"; while :; do sleep 0.05; done`)
 			helper.Stdout, helper.Stderr = out, out // stdin: /dev/null, so the plain path
 			helper.WaitDelay = time.Second          // the child may outlive a failed helper
 			if err := helper.Start(); err != nil {
@@ -254,14 +265,14 @@ func TestSignalForwarding(t *testing.T) {
 			waitFor(t, out, "ready")
 			child := pidAfter(out.String(), "pid=")
 			t.Cleanup(func() { syscall.Kill(-child, syscall.SIGKILL) })
-			if err := helper.Process.Signal(sig); err != nil {
+			if err := helper.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
-			if code := waitCmd(t, helper); code != 42 {
-				t.Errorf("helper: got exit %d, want 42; output %q", code, out.String())
+			if code := waitCmd(t, helper); code != tt.code {
+				t.Errorf("helper: got exit %d, want %d; output %q", code, tt.code, out.String())
 			}
-			if !strings.Contains(out.String(), "got\n") || !strings.Contains(out.String(), "code=42") {
-				t.Errorf("output %q lacks the child's trap output and the helper's summary", out.String())
+			if want := "got " + tt.name + "\n"; !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "code="+strconv.Itoa(tt.code)) {
+				t.Errorf("output %q lacks the child's %q and the helper's summary", out.String(), want)
 			}
 		})
 	}
