@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -244,34 +245,44 @@ func expectedForm(key string) string {
 	return "a string"
 }
 
-// knownKeys lists the keys of each section for unknown-key errors.
-var knownKeys = map[string][]string{
-	"budget":   {"per_call", "session", "warn_at", "daily", "monthly", "min_output_tokens", "timezone"},
-	"upstream": {"anthropic", "openai"},
-	"journal":  {"path"},
-	"proxy":    {"host", "port", "max_body", "admin_token"},
-	"exec":     {"signal", "grace", "on_exhaust", "pty", "agent", "quiet", "mcp"},
-	"pricing":  {"unknown_model", "file", "models"},
-	"store":    {"url", "budget_key", "fail", "lease"},
+// tomlKeys returns the TOML keys of struct type t's fields, in their order.
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k := f.Tag.Get("toml"); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 func unknownKeyError(path, key string) error {
 	section, _, found := strings.Cut(key, ".")
 	if !found {
-		names := make([]string, 0, len(knownKeys))
-		for s := range knownKeys {
-			names = append(names, "["+s+"]")
+		names := tomlKeys(reflect.TypeFor[Config]())
+		for i, s := range names {
+			names[i] = "[" + s + "]"
 		}
 		sort.Strings(names)
 		return fmt.Errorf("config %s: unknown key %s (the sections are %s)", path, key, strings.Join(names, ", "))
 	}
-	if keys, ok := knownKeys[section]; ok && section != "pricing" {
-		return fmt.Errorf("config %s: unknown key %s (keys of [%s]: %s)", path, key, section, strings.Join(keys, ", "))
-	}
 	if strings.HasPrefix(key, "pricing.models.") {
-		return fmt.Errorf("config %s: unknown key %s (a model takes provider, aliases, input, output, cache_read, cache_write_5m, cache_write_1h, web_search, context_window, max_output, encoding, long_context)", path, key)
+		return fmt.Errorf("config %s: unknown key %s (a model takes %s)", path, key, strings.Join(tomlKeys(reflect.TypeFor[pricing.Entry]()), ", "))
+	}
+	if f, ok := sectionField(section); ok {
+		return fmt.Errorf("config %s: unknown key %s (keys of [%s]: %s)", path, key, section, strings.Join(tomlKeys(f.Type), ", "))
 	}
 	return fmt.Errorf("config %s: unknown key %s", path, key)
+}
+
+// sectionField returns the field of Config that holds the section name.
+func sectionField(name string) (reflect.StructField, bool) {
+	for f := range reflect.TypeFor[Config]().Fields() {
+		if f.Tag.Get("toml") == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // envVars maps environment variables to the settings they set.

@@ -391,7 +391,10 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown top-level key", "session = 5\n",
 			[]string{"unknown key session", "the sections are [budget]"}},
 		{"unknown key of a model", "[pricing.models.\"m\"]\ninput = 1\noutput = 2\ncache_writes = 3\n",
-			[]string{"unknown key pricing.models.m.cache_writes", "a model takes provider, aliases, input, output"}},
+			[]string{"unknown key pricing.models.m.cache_writes", "a model takes provider, aliases, input, output, cache_read, cache_write_5m, " +
+				"cache_write_1h, web_search, context_window, max_output, encoding, deprecated, long_context)"}},
+		{"unknown key of [pricing]", "[pricing]\nunknown = \"reject\"\n",
+			[]string{"unknown key pricing.unknown", "keys of [pricing]: unknown_model, file, models"}},
 		{"session is not money", "[budget]\nsession = \"abc\"\n",
 			[]string{"line 2", "key budget.session", "not a dollar amount", `expected dollars, zero or more, like 5.00 or "$5.00"`}},
 		{"per_call is a bool", "[budget]\nper_call = true\n",
