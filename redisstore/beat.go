@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -149,8 +150,9 @@ func (s *Store) observe(r reply, ev core.EventKind) core.EventKind {
 }
 
 // adoptRegistered takes the caps and windows that metering processes registered,
-// for an operator's store.
-func (s *Store) adoptRegistered(r reply) {
+// for an operator's store. A time zone this machine cannot load is an error: the
+// windows would otherwise be read for the wrong days.
+func (s *Store) adoptRegistered(r reply) error {
 	num := func(i int) core.Money {
 		n, _ := strconv.ParseInt(r.str(i), 10, 64)
 		return core.Money(n)
@@ -159,12 +161,16 @@ func (s *Store) adoptRegistered(r reply) {
 	s.opts.Caps = core.Caps{Session: num(6), PerCall: num(7), WarnAt: warn}
 	s.opts.Daily, s.opts.Monthly = num(9), num(10)
 	if tz := r.str(11); tz != "" {
-		if loc, err := time.LoadLocation(tz); err == nil {
-			s.opts.Location = loc
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			return fmt.Errorf("budget store %s: budget key %s counts its windows in time zone %q, which cannot be loaded here: %w",
+				s.name, s.opts.Key, tz, err)
 		}
+		s.opts.Location = loc
 	}
 	s.mu.Lock()
 	s.last.Session, s.last.PerCall, s.last.WarnAt = s.opts.Caps.Session, s.opts.Caps.PerCall, s.opts.Caps.WarnAt
 	s.last.Remaining = max(s.opts.Caps.Session-s.last.Spent-s.last.Reserved, 0)
 	s.mu.Unlock()
+	return nil
 }

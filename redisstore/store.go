@@ -189,7 +189,8 @@ func open(ctx context.Context, opts Options, background bool) (*Store, error) {
 
 // OpenAdmin connects to the budget store for an operator: Snapshot, Windows and
 // Reset work, with the caps and windows the metering processes registered; nothing
-// runs in the background.
+// runs in the background. A registered time zone that this machine cannot load is
+// an error.
 func OpenAdmin(ctx context.Context, opts Options) (*Store, error) {
 	opts.Caps = core.Caps{}
 	s, err := newStore(opts)
@@ -197,11 +198,13 @@ func OpenAdmin(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r, err := s.beat(ctx, nil)
+	if err == nil {
+		err = s.adoptRegistered(r)
+	}
 	if err != nil {
 		s.closeClient()
 		return nil, err
 	}
-	s.adoptRegistered(r)
 	return s, nil
 }
 

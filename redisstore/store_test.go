@@ -506,6 +506,13 @@ func TestAdmin(t *testing.T) {
 	if snap := ledgertest.Snapshot(t, s); snap.Spent != 0 {
 		t.Errorf("after reset: got spent %s, want $0", snap.Spent)
 	}
+
+	// Windows counted in a time zone the operator's machine cannot load would be
+	// read for the wrong days: that is an error, not a quiet fall back to local time.
+	f.open("adm-tz", caps, Options{Daily: core.Dollar, Location: time.FixedZone("Mars/Olympus", 3600)})
+	if _, err := OpenAdmin(t.Context(), Options{Client: f.client(), Key: "adm-tz"}); err == nil || !strings.Contains(err.Error(), `"Mars/Olympus"`) {
+		t.Errorf("admin of a budget in an unknown time zone: got %v, want an error naming it", err)
+	}
 }
 
 // TestKeys: every key of a budget carries its hash tag, and the key is checked.
