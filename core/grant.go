@@ -88,8 +88,7 @@ func bindingLimit(caps Caps, spent, reserved Money, windows []Window) limitLeft 
 	}
 	for i := range windows {
 		w := &windows[i]
-		left := max(w.Cap-w.Spent-reserved, 0)
-		if left < b.left {
+		if left := w.Left(reserved); left < b.left {
 			b = limitLeft{limit: w.Name, cap: w.Cap, spent: w.Spent, reserved: reserved, left: left, window: w}
 		}
 	}

@@ -87,3 +87,14 @@ func TestDecideGrant(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowLeft(t *testing.T) {
+	w := core.Window{Name: core.LimitDaily, Cap: core.Dollar, Spent: 600_000_000}
+	for _, tt := range []struct {
+		reserved, want core.Money
+	}{{0, 400_000_000}, {300_000_000, 100_000_000}, {400_000_000, 0}, {900_000_000, 0}} {
+		if got := w.Left(tt.reserved); got != tt.want {
+			t.Errorf("Left(%s): got %s, want %s", tt.reserved, got, tt.want)
+		}
+	}
+}

@@ -67,6 +67,10 @@ type Window struct {
 	ResetsAt time.Time
 }
 
+// Left returns what the window still allows while the session holds reserved for
+// its calls in flight, never below zero.
+func (w Window) Left(reserved Money) Money { return max(w.Cap-w.Spent-reserved, 0) }
+
 // ReserveRequest describes the worst case of one call before it is sent.
 type ReserveRequest struct {
 	// Input is an upper bound on the cost of the call's input.

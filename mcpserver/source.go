@@ -83,7 +83,7 @@ func windowsOf(ws []core.Window, reserved core.Money) []Window {
 	out := make([]Window, 0, len(ws))
 	for _, w := range ws {
 		out = append(out, Window{Name: w.Name, Cap: w.Cap, Spent: w.Spent + reserved,
-			Remaining: max(w.Cap-w.Spent-reserved, 0), ResetsAt: w.ResetsAt})
+			Remaining: w.Left(reserved), ResetsAt: w.ResetsAt})
 	}
 	return out
 }
