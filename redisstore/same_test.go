@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -172,7 +173,7 @@ func sameAsMemory(t *testing.T, newOpener func(*testing.T) opener, seeds uint64,
 					p.reserve(req)
 				case n < 75 && len(p.live) > 0:
 					i := p.live[r.IntN(len(p.live))]
-					held := p.heldOf(i)
+					held := p.amounts[i]
 					actual := core.Money(r.Int64N(int64(held) + 1))
 					if r.IntN(5) == 0 {
 						actual = held + core.Money(r.Int64N(int64(caps.Session/10)+1)) // a violation
@@ -189,7 +190,6 @@ func sameAsMemory(t *testing.T, newOpener func(*testing.T) opener, seeds uint64,
 					reset := func(l *core.Ledger) error { return l.Reset(t.Context()) }
 					p.do("reset", reset, reset)
 				default:
-					p.dead[-1] = "never issued"
 					p.deadOp(r)
 				}
 			}
@@ -197,21 +197,12 @@ func sameAsMemory(t *testing.T, newOpener func(*testing.T) opener, seeds uint64,
 	}
 }
 
-// heldOf is what reservation i holds.
-func (p *pair) heldOf(i int) core.Money { return p.amounts[i] }
-
 // deadOp settles or releases a reservation that is no longer held (or never was):
 // both stores must refuse it alike, except repeating the same operation, which the
 // Redis store accepts (it is idempotent) and TestIdempotent covers.
 func (p *pair) deadOp(r *rand.Rand) {
 	p.t.Helper()
-	var cands []int
-	for i := range p.dead {
-		if i >= 0 {
-			cands = append(cands, i)
-		}
-	}
-	slices.Sort(cands)
+	cands := slices.Sorted(maps.Keys(p.dead))
 	if len(cands) == 0 || r.IntN(3) == 0 {
 		ms, merr := p.mem.Settle(p.t.Context(), "no-such-id", 1)
 		rs, rerr := p.red.Settle(p.t.Context(), "no-such-id", 1)
