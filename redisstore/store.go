@@ -47,6 +47,9 @@ const (
 	MaxRate core.Money = 1 << 49
 	// maxTokens bounds the output tokens asked for; larger requests ask for this many.
 	maxTokens core.Tokens = 1 << 52
+	// minLease is the shortest lease: one whose third, the renewal period, is a
+	// millisecond.
+	minLease = 3 * time.Millisecond
 )
 
 // Options configure a Store. URL or Client, and Key, are required.
@@ -68,7 +71,8 @@ type Options struct {
 	// Location is the time zone of the windows; nil means time.Local.
 	Location *time.Location
 	// Lease is how long a reservation outlives its process; the store renews the
-	// leases of its calls in flight every Poll. Zero means DefaultLease.
+	// leases of its calls in flight every Poll. Zero means DefaultLease; Open refuses
+	// one shorter than minLease.
 	Lease time.Duration
 	// Timeout bounds every round trip to Redis; zero means DefaultTimeout.
 	Timeout time.Duration
@@ -169,6 +173,9 @@ func open(ctx context.Context, opts Options, background bool) (*Store, error) {
 		if m < 0 || m > MaxAmount {
 			return nil, fmt.Errorf("budget store: caps must be between $0 and %s, got %s", MaxAmount, m)
 		}
+	}
+	if opts.Lease > 0 && opts.Lease < minLease {
+		return nil, fmt.Errorf("budget store: lease %s is too short to be renewed, want at least %s", opts.Lease, minLease)
 	}
 	s, err := newStore(opts)
 	if err != nil {

@@ -84,6 +84,11 @@ func TestCheckRequest(t *testing.T) {
 	if _, err := Open(t.Context(), Options{Client: f.client(), Key: "k", Caps: core.Caps{Session: MaxAmount + 1}}); err == nil {
 		t.Errorf("Open with a cap above MaxAmount: got nil, want an error")
 	}
+	// A lease whose renewal period rounds to nothing would stop the heartbeat with a
+	// panic; it is an error instead.
+	if _, err := Open(t.Context(), Options{Client: f.client(), Key: "k", Caps: core.Caps{Session: core.Dollar}, Lease: 2}); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Errorf("Open with a 2ns lease: got %v, want an error about the lease", err)
+	}
 }
 
 // TestIdempotent: a repeated settle returns the first settlement and a repeated
