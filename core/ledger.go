@@ -88,6 +88,21 @@ type ReserveRequest struct {
 	Windows []Window
 }
 
+// Validate reports figures no call can have: a negative input bound or output
+// price, or a window with a negative cap or spend. A negative or zero output limit
+// is not an error: it means none.
+func (req ReserveRequest) Validate() error {
+	if req.Input < 0 || req.OutputRate < 0 {
+		return fmt.Errorf("reserve: input bound %s and output price %s must not be negative", req.Input, req.OutputRate)
+	}
+	for _, w := range req.Windows {
+		if w.Cap < 0 || w.Spent < 0 {
+			return fmt.Errorf("reserve: %s window of %s with %s spent must not be negative", w.Name, w.Cap, w.Spent)
+		}
+	}
+	return nil
+}
+
 // Grant is a reservation: the budget held for one call in flight.
 type Grant struct {
 	// ID identifies the reservation for Settle and Release.
@@ -220,7 +235,8 @@ func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
 }
 
 // Reserve holds the worst case of a call and returns the output grant, or a
-// *BudgetError that wraps ErrBudgetExhausted or ErrPerCallExceeded.
+// *BudgetError that wraps ErrBudgetExhausted or ErrPerCallExceeded. A request that
+// fails ReserveRequest.Validate is an error and holds nothing.
 func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Grant, error) {
 	g, ev, err := l.store.Reserve(ctx, req)
 	l.emit(ctx, ev, 0)

@@ -451,6 +451,28 @@ func TestSettle(t *testing.T) {
 	}
 }
 
+// TestReserveNegative: a negative input bound, output price or window figure would
+// make a reservation that gives money back; it is an error and holds nothing.
+func TestReserveNegative(t *testing.T) {
+	l := newLedger(t, core.Caps{Session: core.Dollar})
+	for _, req := range []core.ReserveRequest{
+		{Input: -5 * core.Dollar, Requested: 1},
+		{Input: 1, OutputRate: -rate15, Requested: 1000, MinOutput: 1},
+		{Input: 1, Requested: 1, Windows: []core.Window{{Name: core.LimitDaily, Cap: -core.Dollar}}},
+		{Input: 1, Requested: 1, Windows: []core.Window{{Name: core.LimitMonthly, Cap: core.Dollar, Spent: -core.Dollar}}},
+	} {
+		g, err := l.Reserve(t.Context(), req)
+		var be *core.BudgetError
+		if err == nil || errors.As(err, &be) || !strings.Contains(err.Error(), "must not be negative") {
+			t.Errorf("Reserve(%+v): got %+v, %v, want an error about the negative figure", req, g, err)
+		}
+	}
+	if s := ledgertest.Snapshot(t, l); s.InFlight != 0 || s.Reserved != 0 || s.Refused != 0 {
+		t.Errorf("snapshot: got in flight %d reserved %s refused %d, want nothing held or counted", s.InFlight, s.Reserved, s.Refused)
+	}
+	ledgertest.Hold(t, l, core.Dollar) // the whole cap is still there
+}
+
 func TestSettleNegative(t *testing.T) {
 	l := newLedger(t, core.Caps{Session: core.Dollar})
 	g := ledgertest.Hold(t, l, 100_000_000)

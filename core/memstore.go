@@ -40,6 +40,9 @@ func NewMemoryStore(caps Caps) (*MemoryStore, error) {
 
 // Reserve implements Store.
 func (s *MemoryStore) Reserve(_ context.Context, req ReserveRequest) (Grant, EventKind, error) {
+	if err := req.Validate(); err != nil {
+		return Grant{}, 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.locked {
