@@ -130,7 +130,7 @@ func claudeEnv(t *testing.T, claudeBin string) []string {
 	if err := os.Symlink(claudeBin, filepath.Join(dir, "claude")); err != nil {
 		t.Fatal(err)
 	}
-	return execEnv(t, "PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"),
+	return binEnv(t, "PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"ANTHROPIC_API_KEY", "x", "DISABLE_AUTOUPDATER", "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
 }
 
@@ -148,7 +148,7 @@ func TestClaudeCode(t *testing.T) {
 	if _, err := os.Stat(claudeBin); err != nil {
 		t.Fatalf("COSTPLAN_CLAUDE_BIN: %v", err)
 	}
-	bin := execBuild(t, execRace())
+	bin := costplanBinary(t, raceEnabled())
 	t.Run("within budget", func(t *testing.T) {
 		t.Parallel()
 		claudeWithinBudget(t, bin, claudeBin)

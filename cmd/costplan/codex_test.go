@@ -9,7 +9,6 @@ package main
 // attempts, which never reach the upstream.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,8 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,8 +32,6 @@ import (
 )
 
 const (
-	// codexTimeout bounds one run of Codex or costplan.
-	codexTimeout = 60 * time.Second
 	// codexQuick is how long a Codex run that answers "hi" may take: Codex waits
 	// seconds between WebSocket attempts, so a run that sat through its retries
 	// takes longer.
@@ -219,28 +214,6 @@ func (w *codexStatusWriter) Write(p []byte) (int, error) {
 
 func (w *codexStatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// codexBinary builds the costplan binary into a temporary directory of t, with
-// -race when the tests run with it.
-func codexBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "costplan")
-	args := []string{"build", "-o", bin}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				args = append(args, "-race")
-			}
-		}
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // codexEnv returns the whole environment for Codex and costplan: the binary on
 // PATH as "codex" (so that exec recognises it), a dummy API key, and HOME,
 // CODEX_HOME and the XDG directories in a new temporary directory, so that no
@@ -257,139 +230,15 @@ func codexEnv(t *testing.T, codexBin string) []string {
 	if err := os.Symlink(codexBin, filepath.Join(binDir, "codex")); err != nil {
 		t.Fatal(err)
 	}
-	return []string{
-		"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"LANG=C",
-		"HOME=" + filepath.Join(dir, "home"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-		"CODEX_HOME=" + codexHome,
-		"OPENAI_API_KEY=x",
-		"NO_COLOR=1",
-	}
+	return binEnv(t, "PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"CODEX_HOME", codexHome, "OPENAI_API_KEY", "x", "NO_COLOR", "1")
 }
-
-// codexBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type codexBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *codexBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *codexBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// codexRun is one run of a process: Codex, or costplan.
-type codexRun struct {
-	t       *testing.T
-	name    string
-	cmd     *exec.Cmd
-	stdout  codexBuffer
-	stderr  codexBuffer
-	started time.Time
-	exited  time.Time
-	done    chan struct{}
-	code    int
-}
-
-// codexStart starts argv in env in a new temporary working directory, with stdin
-// from /dev/null.
-func codexStart(t *testing.T, env []string, argv ...string) *codexRun {
-	t.Helper()
-	r := &codexRun{t: t, name: filepath.Base(argv[0]), done: make(chan struct{})}
-	r.cmd = exec.Command(argv[0], argv[1:]...)
-	r.cmd.Env, r.cmd.Dir = env, t.TempDir()
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	r.cmd.WaitDelay = 5 * time.Second
-	r.started = time.Now()
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = r.cmd.Wait()
-		r.exited = time.Now()
-		r.code = r.cmd.ProcessState.ExitCode()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-	return r
-}
-
-// wait returns the exit status, failing the test when the process does not end
-// within codexTimeout.
-func (r *codexRun) wait() int {
-	r.t.Helper()
-	select {
-	case <-r.done:
-		return r.code
-	case <-time.After(codexTimeout):
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-	r.t.Fatalf("%s did not exit within %v\nstdout:\n%s\nstderr:\n%s", r.name, codexTimeout, r.stdout.String(), r.stderr.String())
-	return -1
-}
-
-// elapsed is how long the process ran.
-func (r *codexRun) elapsed() time.Duration { return r.exited.Sub(r.started) }
-
-// logOutput logs the exit status, run time and output.
-func (r *codexRun) logOutput() {
-	r.t.Helper()
-	r.t.Logf("%s: exit %d after %.2fs\nstdout:\n%s\nstderr:\n%s", r.name, r.code, r.elapsed().Seconds(), r.stdout.String(), r.stderr.String())
-}
-
-var codexListening = regexp.MustCompile(`costplan proxy listening on (http://\S+)`)
 
 // codexProxy starts `costplan proxy` on a free port with the fake as its OpenAI
 // upstream and returns the run and the proxy's origin.
-func codexProxy(t *testing.T, bin string, env []string, fake *codexFake, journalPath string, flags ...string) (*codexRun, string) {
+func codexProxy(t *testing.T, bin string, env []string, fake *codexFake, journalPath string, flags ...string) (*execRun, string) {
 	t.Helper()
-	args := append([]string{bin, "proxy", "--port", "0", "--openai-upstream", fake.URL + "/v1", "--journal", journalPath}, flags...)
-	r := codexStart(t, env, args...)
-	deadline := time.Now().Add(codexTimeout)
-	for time.Now().Before(deadline) {
-		if m := codexListening.FindStringSubmatch(r.stdout.String()); m != nil {
-			return r, m[1]
-		}
-		select {
-		case <-r.done:
-			t.Fatalf("costplan proxy exited %d before listening\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout.String(), r.stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("costplan proxy did not print its address within %v\nstdout:\n%s", codexTimeout, r.stdout.String())
-	return nil, ""
-}
-
-// stop ends `costplan proxy` with SIGTERM (which settles and journals what is in
-// flight) and checks that it exits cleanly.
-func (r *codexRun) stop() {
-	r.t.Helper()
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	if code := r.wait(); code != 0 {
-		r.t.Errorf("%s after SIGTERM: exit %d, want 0\nstderr:\n%s", r.name, code, r.stderr.String())
-	}
+	return startBinaryProxy(t, bin, env, append([]string{"--openai-upstream", fake.URL + "/v1", "--journal", journalPath}, flags...)...)
 }
 
 // codexJournal reads the journal at path, logs every line and returns the call
@@ -491,7 +340,7 @@ func TestCodex(t *testing.T) {
 		t.Fatalf("%s --version: %v\n%s", codexBin, err, out)
 	}
 	t.Logf("%s", strings.TrimSpace(string(out)))
-	bin := codexBinary(t)
+	bin := costplanBinary(t, raceEnabled())
 	tests := []struct {
 		name string
 		run  func(t *testing.T, bin, codexBin string)
@@ -511,18 +360,18 @@ func TestCodex(t *testing.T) {
 
 // codexViaProxy runs `codex exec "say hi"` against `costplan proxy FLAGS`, through
 // the tap, and returns the runs of Codex and of the proxy (stopped) and the journal.
-func codexViaProxy(t *testing.T, bin, codexBin string, flags ...string) (cx *codexRun, fake *codexFake, tap *codexTap, journalPath string) {
+func codexViaProxy(t *testing.T, bin, codexBin string, flags ...string) (cx *execRun, fake *codexFake, tap *codexTap, journalPath string) {
 	fake = newCodexFake(t)
 	journalPath = filepath.Join(t.TempDir(), "journal.jsonl")
 	env := codexEnv(t, codexBin)
 	proxy, origin := codexProxy(t, bin, env, fake, journalPath, flags...)
 	tap = newCodexTap(t, origin)
-	cx = codexStart(t, env, codexBin, "exec", "--skip-git-repo-check", "-c", `openai_base_url="`+tap.URL+`/v1"`, "say hi")
+	cx = startProcess(t, env, codexBin, "exec", "--skip-git-repo-check", "-c", `openai_base_url="`+tap.URL+`/v1"`, "say hi")
 	cx.wait()
 	cx.logOutput()
 	codexLogRequests(t, "proxy got", &tap.log, cx.started)
 	codexLogRequests(t, "upstream got", &fake.log, cx.started)
-	proxy.stop()
+	proxy.stop(syscall.SIGTERM)
 	proxy.logOutput()
 	return cx, fake, tap, journalPath
 }
@@ -613,12 +462,12 @@ func codexTestProxyRefusal(t *testing.T, bin, codexBin string) {
 }
 
 // codexViaExec runs `costplan exec FLAGS -- codex exec --skip-git-repo-check "say hi"`.
-func codexViaExec(t *testing.T, bin, codexBin string, flags ...string) (*codexRun, *codexFake, string) {
+func codexViaExec(t *testing.T, bin, codexBin string, flags ...string) (*execRun, *codexFake, string) {
 	fake := newCodexFake(t)
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
 	args := append([]string{bin, "exec", "--openai-upstream", fake.URL + "/v1", "--journal", journalPath}, flags...)
 	args = append(args, "--", "codex", "exec", "--skip-git-repo-check", "say hi")
-	r := codexStart(t, codexEnv(t, codexBin), args...)
+	r := startProcess(t, codexEnv(t, codexBin), args...)
 	r.wait()
 	r.logOutput()
 	codexLogRequests(t, "upstream got", &fake.log, r.started)

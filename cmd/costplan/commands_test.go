@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -1081,25 +1080,7 @@ func TestProxyCommandErrors(t *testing.T) {
 // TestBuiltBinary runs the costplan binary, for what depends on the process: the
 // working directory, signals and terminals. It is built once for all its subtests.
 func TestBuiltBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "costplan")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	// binEnv is the binary's whole environment: nothing of this machine's but PATH.
-	binEnv := func(t *testing.T, kv ...string) []string {
-		env := []string{"PATH=" + os.Getenv("PATH")}
-		for k, v := range testEnv(t, kv...) {
-			env = append(env, k+"="+v)
-		}
-		return env
-	}
+	bin := costplanBinary(t, false)
 	t.Run("proxy", func(t *testing.T) { testBinaryProxy(t, bin, binEnv(t)) })
 	t.Run("costplan.toml in the working directory", func(t *testing.T) {
 		env := testEnv(t)
@@ -1215,49 +1196,14 @@ func runOnTerminal(t *testing.T, bin string, env []string, args ...string) strin
 func testBinaryProxy(t *testing.T, bin string, env []string) {
 	fake := newFakeAnthropic(t)
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
-	cmd := exec.Command(bin, "proxy", "--port", "0", "--session", "2", "--per-call", "0.5",
+	proxy, origin := startBinaryProxy(t, bin, env, "--session", "2", "--per-call", "0.5",
 		"--anthropic-upstream", fake.URL, "--journal", journalPath)
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-	})
-	lines := make(chan string, 32)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	var printed []string
-	deadline := time.After(20 * time.Second)
-	for len(printed) == 0 || !strings.HasPrefix(printed[len(printed)-1], "Budget: curl ") {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("proxy exited: %q %s", printed, stderr.String())
-			}
-			printed = append(printed, l)
-		case <-deadline:
-			t.Fatalf("proxy did not start: %q %s", printed, stderr.String())
-		}
-	}
+	printed := strings.Split(strings.TrimSuffix(proxy.stdout.String(), "\n"), "\n")
 	m := regexp.MustCompile(`^costplan proxy listening on (http://127\.0\.0\.1:\d+) \(session ([0-9a-f]{16})\)$`).FindStringSubmatch(printed[0])
-	if m == nil {
+	if m == nil || m[1] != origin {
 		t.Fatalf("first line: got %q, want the listening URL and session", printed[0])
 	}
-	origin, id := m[1], m[2]
+	id := m[2]
 	want := []string{
 		printed[0],
 		"budget: $2.00 per session, $0.50 per call",
@@ -1281,18 +1227,8 @@ func testBinaryProxy(t *testing.T, bin string, env []string) {
 		t.Errorf("upstream calls: got %v, want 1", got)
 	}
 
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGINT: got %v, want status 0 (%s)", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("proxy did not exit after SIGINT")
-	}
-	mustContain(t, "stderr", stderr.String(), "costplan: shutting down; settling calls in flight")
+	proxy.stop(os.Interrupt)
+	mustContain(t, "stderr", proxy.stderr.String(), "costplan: shutting down; settling calls in flight")
 
 	var recs []journal.Record
 	if _, err := journal.ReadFile(journalPath, func(r journal.Record) error {

@@ -15,12 +15,12 @@ import (
 //
 //	go test ./cmd/costplan -run '^$' -bench ExecOverhead -benchtime 50x
 func BenchmarkExecOverhead(b *testing.B) {
-	bin := execBuild(b, false) // not the -race build: its startup is not the product's
+	bin := costplanBinary(b, false) // not the -race build: its startup is not the product's
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		b.Skip("no true command")
 	}
-	env := execEnv(b)
+	env := binEnv(b)
 	journalPath := filepath.Join(b.TempDir(), "journal.jsonl")
 	run := func(argv ...string) time.Duration {
 		cmd := exec.Command(argv[0], argv[1:]...)

@@ -15,10 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,47 +30,12 @@ import (
 	"github.com/costplan/costplan/pricing"
 )
 
-// execTimeout bounds one run of the binary; the machine may be slow and shared.
-const execTimeout = 60 * time.Second
-
-// execRace reports whether this test binary was built with -race.
-func execRace() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// execBuild builds the costplan binary into a temporary directory of tb, with
-// -race when race is set.
-func execBuild(tb testing.TB, race bool) string {
-	tb.Helper()
-	if testing.Short() {
-		tb.Skip("builds the binary")
-	}
-	bin := filepath.Join(tb.TempDir(), "costplan")
-	args := []string{"build", "-o", bin}
-	if race {
-		args = append(args, "-race")
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestExec runs `costplan exec` as a built binary: exec changes terminal and
 // signal state, which only a process of its own can show. The binary is built
 // once, with -race when the tests run with it, so that races in exec show up too
 // (as exit status 66).
 func TestExec(t *testing.T) {
-	bin := execBuild(t, execRace())
+	bin := costplanBinary(t, raceEnabled())
 	tests := []struct {
 		name string
 		run  func(t *testing.T, bin string)
@@ -98,34 +61,6 @@ func TestExec(t *testing.T) {
 	}
 }
 
-// execEnv returns the whole environment of the binary: PATH, LANG, and HOME and
-// the XDG directories in a new temporary directory (so that no configuration or
-// journal of the machine is read), plus the pairs given (key, value, ...). A
-// later pair replaces an earlier one.
-func execEnv(tb testing.TB, kv ...string) []string {
-	tb.Helper()
-	dir := tb.TempDir()
-	base := []string{
-		"PATH", os.Getenv("PATH"), "LANG", "C",
-		"HOME", filepath.Join(dir, "home"),
-		"XDG_CONFIG_HOME", filepath.Join(dir, "config"),
-		"XDG_DATA_HOME", filepath.Join(dir, "data"),
-	}
-	all := append(base, kv...)
-	at := map[string]int{}
-	var env []string
-	for i := 0; i+1 < len(all); i += 2 {
-		kv := all[i] + "=" + all[i+1]
-		if j, ok := at[all[i]]; ok {
-			env[j] = kv
-			continue
-		}
-		at[all[i]] = len(env)
-		env = append(env, kv)
-	}
-	return env
-}
-
 // execScript returns the absolute path of a script in testdata/exec.
 func execScript(tb testing.TB, name string) string {
 	tb.Helper()
@@ -134,99 +69,6 @@ func execScript(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return p
-}
-
-// execBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type execBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *execBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *execBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// execRun is one run of the costplan binary.
-type execRun struct {
-	t       testing.TB
-	cmd     *exec.Cmd
-	stdout  execBuffer
-	stderr  execBuffer
-	started time.Time
-	done    chan struct{}
-	exited  time.Time
-	code    int
-}
-
-// execStart starts the costplan binary bin with args in env, in a temporary working
-// directory. Its stdin is /dev/null; stdout and stderr are collected.
-func execStart(t testing.TB, bin string, env []string, args ...string) *execRun {
-	t.Helper()
-	r := &execRun{t: t, done: make(chan struct{})}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Env, r.cmd.Dir = env, t.TempDir()
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	r.cmd.WaitDelay = 5 * time.Second // a grandchild left behind must not hang the test
-	r.startAndReap()
-	return r
-}
-
-// startAndReap starts r.cmd and waits for it in the background.
-func (r *execRun) startAndReap() {
-	r.t.Helper()
-	r.started = time.Now()
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	go func() {
-		_ = r.cmd.Wait()
-		r.exited = time.Now()
-		r.code = r.cmd.ProcessState.ExitCode()
-		close(r.done)
-	}()
-	r.t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-}
-
-// wait returns the exit status of the run, failing the test if it does not end.
-func (r *execRun) wait() int {
-	r.t.Helper()
-	select {
-	case <-r.done:
-		return r.code
-	case <-time.After(execTimeout):
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-	r.t.Fatalf("costplan did not exit within %v\nstdout:\n%s\nstderr:\n%s", execTimeout, r.stdout.String(), r.stderr.String())
-	return -1
-}
-
-// execCode runs costplan with args and returns its status, stdout and stderr.
-func execCode(t testing.TB, bin string, env []string, args ...string) (int, string, string) {
-	t.Helper()
-	r := execStart(t, bin, env, args...)
-	code := r.wait()
-	return code, r.stdout.String(), r.stderr.String()
 }
 
 // execWaitFile waits until path exists and returns its content.
@@ -401,7 +243,7 @@ func execCaller(t *testing.T, bin, mode string, extra ...string) (r *execRun, ma
 	journalPath = filepath.Join(t.TempDir(), "journal.jsonl")
 	args := append([]string{"exec", "--session", "0.035", "--anthropic-upstream", fake.URL, "--journal", journalPath}, extra...)
 	args = append(args, "--", "sh", execScript(t, "caller.sh"), mode, "--api-key=sk-secret-value")
-	return execStart(t, bin, execEnv(t, "EXEC_MARKERS", markers), args...), markers, journalPath, fake
+	return execStart(t, bin, binEnv(t, "EXEC_MARKERS", markers), args...), markers, journalPath, fake
 }
 
 // execCheckJournal checks the journal of a caller.sh run: three calls at the
@@ -455,7 +297,7 @@ func execTestBudgetStop(t *testing.T, bin string) {
 			t.Errorf("call %d in the child: got %q, want %q", i+1, got, want)
 		}
 	}
-	mustContainAll(t, "stderr", stderr,
+	mustContain(t, "stderr", stderr,
 		"costplan: budget spent: $0.033 of $0.035", "stopping sh. Raise it with --session USD",
 		"costplan: warning: spent $0.033 of the $0.035 session budget (94%)", "costplan: spent $0.033 of $0.035", "(1 refused)", "top models: claude-haiku-4-5 $0.033 (3)")
 	execCheckJournal(t, journalPath, 1, stdout)
@@ -496,7 +338,7 @@ func execTestOnExhaustBlock(t *testing.T, bin string) {
 	if n := fake.calls.Load(); n != 3 {
 		t.Errorf("calls that reached the upstream: got %d, want 3", n)
 	}
-	mustContainAll(t, "stderr", r.stderr.String(), "further calls are refused (--on-exhaust block)", "(3 refused)")
+	mustContain(t, "stderr", r.stderr.String(), "further calls are refused (--on-exhaust block)", "(3 refused)")
 	l := execCheckJournal(t, journalPath, 3, stdout)
 	for _, rec := range l.refused {
 		if rec.Refusal == "" {
@@ -523,7 +365,7 @@ func execTestStatus(t *testing.T, bin string) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, _, stderr := execCode(t, bin, execEnv(t), append([]string{"exec", "-q", "--session", "1"}, tt.args...)...)
+			code, _, stderr := execCode(t, bin, binEnv(t), append([]string{"exec", "-q", "--session", "1"}, tt.args...)...)
 			if code != tt.want {
 				t.Errorf("exit status: got %d, want %d\nstderr:\n%s", code, tt.want, stderr)
 			}
@@ -560,7 +402,7 @@ func execTestUsageErrors(t *testing.T, bin string) {
 			t.Parallel()
 			markers := t.TempDir()
 			journalPath := filepath.Join(markers, "journal.jsonl")
-			code, _, stderr := execCode(t, bin, execEnv(t, "EXEC_MARKERS", markers), append([]string{"exec", "--journal", journalPath}, tt.args...)...)
+			code, _, stderr := execCode(t, bin, binEnv(t, "EXEC_MARKERS", markers), append([]string{"exec", "--journal", journalPath}, tt.args...)...)
 			if code != exitUsage {
 				t.Errorf("exit status: got %d, want %d\nstderr:\n%s", code, exitUsage, stderr)
 			}
@@ -582,7 +424,7 @@ func execTestForwardsSignals(t *testing.T, bin string) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			markers := t.TempDir()
-			r := execStart(t, bin, execEnv(t, "EXEC_MARKERS", markers),
+			r := execStart(t, bin, binEnv(t, "EXEC_MARKERS", markers),
 				"exec", "-q", "--session", "1", "--journal", filepath.Join(t.TempDir(), "j.jsonl"),
 				"--", "sh", execScript(t, "sigtrap.sh"))
 			execWaitFile(t, filepath.Join(markers, "ready"), r)
@@ -602,7 +444,7 @@ func execTestForwardsSignals(t *testing.T, bin string) {
 func execTestChildEnvironment(t *testing.T, bin string) {
 	const token = "admin-token-123"
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
-	code, stdout, stderr := execCode(t, bin, execEnv(t, "COSTPLAN_ADMIN_TOKEN", token),
+	code, stdout, stderr := execCode(t, bin, binEnv(t, "COSTPLAN_ADMIN_TOKEN", token),
 		"exec", "-q", "--session", "1", "--journal", journalPath, "--", "sh", execScript(t, "env.sh"), token)
 	if code != 0 {
 		t.Fatalf("exit status: got %d, want 0\nstderr:\n%s", code, stderr)
@@ -648,7 +490,7 @@ func execTestCodexArguments(t *testing.T, bin string) {
 	if err := os.WriteFile(filepath.Join(dir, "codex"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := execEnv(t, "PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	env := binEnv(t, "PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	tests := []struct {
 		agent  string
 		inject bool // want -c openai_base_url="ORIGIN/v1" first
@@ -702,7 +544,7 @@ func execTestUpstreamChain(t *testing.T, bin string) {
 				want = [2]int64{0, 1}
 			}
 			journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
-			code, stdout, stderr := execCode(t, bin, execEnv(t, env...),
+			code, stdout, stderr := execCode(t, bin, binEnv(t, env...),
 				"exec", "-q", "--session", "1", "--journal", journalPath, "--", "sh", execScript(t, "caller.sh"), "once")
 			if code != 0 {
 				t.Fatalf("exit status: got %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -716,7 +558,7 @@ func execTestUpstreamChain(t *testing.T, bin string) {
 }
 
 func execTestCIMode(t *testing.T, bin string) {
-	code, stdout, stderr := execCode(t, bin, execEnv(t), "exec", "-q", "--session", "1",
+	code, stdout, stderr := execCode(t, bin, binEnv(t), "exec", "-q", "--session", "1",
 		"--journal", filepath.Join(t.TempDir(), "j.jsonl"), "--",
 		"sh", "-c", `if test -t 0; then echo tty; else echo "no tty"; fi; printf 'one\ntwo\n'; echo oops >&2; exit 5`)
 	if code != 5 {
@@ -736,7 +578,7 @@ func execTestCIMode(t *testing.T, bin string) {
 type execPTYRun struct {
 	*execRun
 	ptmx, tty *os.File
-	out       execBuffer
+	out       syncBuffer
 	copied    chan struct{}
 }
 
@@ -749,7 +591,7 @@ func execStartPTY(t *testing.T, bin string, size pty.Winsize, env []string, args
 	if err := pty.Setsize(ptmx, &size); err != nil {
 		t.Fatal(err)
 	}
-	p := &execPTYRun{execRun: &execRun{t: t, done: make(chan struct{})}, ptmx: ptmx, tty: tty, copied: make(chan struct{})}
+	p := &execPTYRun{execRun: &execRun{t: t, name: "costplan", done: make(chan struct{})}, ptmx: ptmx, tty: tty, copied: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env, p.cmd.Dir = env, t.TempDir()
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = tty, tty, tty
@@ -803,7 +645,7 @@ func (p *execPTYRun) termios() unix.Termios {
 }
 
 func execTestPTY(t *testing.T, bin string) {
-	p := execStartPTY(t, bin, pty.Winsize{Rows: 33, Cols: 111}, execEnv(t),
+	p := execStartPTY(t, bin, pty.Winsize{Rows: 33, Cols: 111}, binEnv(t),
 		"exec", "-q", "--session", "1", "--journal", filepath.Join(t.TempDir(), "j.jsonl"),
 		"--", "sh", execScript(t, "pty.sh"))
 	before := p.termios()
@@ -838,7 +680,7 @@ func execTestPTY(t *testing.T, bin string) {
 // child stopped, the budget line readable in raw mode, the terminal restored.
 func execTestPTYBudgetStop(t *testing.T, bin string) {
 	fake, markers := execFakeAnthropic(t), t.TempDir()
-	p := execStartPTY(t, bin, pty.Winsize{Rows: 24, Cols: 80}, execEnv(t, "EXEC_MARKERS", markers),
+	p := execStartPTY(t, bin, pty.Winsize{Rows: 24, Cols: 80}, binEnv(t, "EXEC_MARKERS", markers),
 		"exec", "--session", "0.035", "--anthropic-upstream", fake.URL, "--journal", filepath.Join(t.TempDir(), "j.jsonl"),
 		"--", "sh", execScript(t, "caller.sh"), "wait")
 	before := p.termios()
@@ -852,15 +694,5 @@ func execTestPTYBudgetStop(t *testing.T, bin string) {
 	}
 	if after := p.termios(); after != before {
 		t.Errorf("outer terminal mode after the budget stop:\n got %+v\nwant %+v", after, before)
-	}
-}
-
-// mustContainAll reports each of parts missing from s.
-func mustContainAll(t testing.TB, what, s string, parts ...string) {
-	t.Helper()
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			t.Errorf("%s: want %q in\n%s", what, p, s)
-		}
 	}
 }

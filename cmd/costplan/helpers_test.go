@@ -29,9 +29,9 @@ var isolatedVars = []string{"HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"}
 
 // testEnv returns an environment with HOME, XDG_CONFIG_HOME and XDG_DATA_HOME in
 // new temporary directories, plus the pairs given (key, value, key, value...).
-func testEnv(t *testing.T, kv ...string) map[string]string {
-	t.Helper()
-	dir := t.TempDir()
+func testEnv(tb testing.TB, kv ...string) map[string]string {
+	tb.Helper()
+	dir := tb.TempDir()
 	env := map[string]string{
 		"HOME":            filepath.Join(dir, "home"),
 		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
@@ -139,7 +139,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 // mustContain fails the test when s lacks any of the parts.
-func mustContain(t *testing.T, what, s string, parts ...string) {
+func mustContain(t testing.TB, what, s string, parts ...string) {
 	t.Helper()
 	for _, p := range parts {
 		if !strings.Contains(s, p) {

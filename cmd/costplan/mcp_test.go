@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,34 +34,12 @@ const (
 	mcpAdminToken = "admin-token-mcp-test-secret"
 )
 
-// mcpBuild builds the costplan binary into a temporary directory.
-func mcpBuild(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "costplan")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // mcpEnv is an environment for the binary that touches no file of the user's and
-// names no session unless kv sets one.
+// names no session unless kv sets one. (The stdio client adds it to this process's
+// environment, so the variables that would point elsewhere are set empty.)
 func mcpEnv(t *testing.T, kv ...string) []string {
-	dir := t.TempDir()
-	env := []string{"HOME=" + filepath.Join(dir, "home"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"), "COSTPLAN_URL=", "COSTPLAN_SESSION=", "COSTPLAN_CONFIG=",
-		"COSTPLAN_JOURNAL=", "COSTPLAN_ADMIN_TOKEN="}
-	for i := 0; i+1 < len(kv); i += 2 {
-		env = append(env, kv[i]+"="+kv[i+1])
-	}
-	return env
+	return binEnv(t, append([]string{"COSTPLAN_URL", "", "COSTPLAN_SESSION", "", "COSTPLAN_CONFIG", "",
+		"COSTPLAN_JOURNAL", "", "COSTPLAN_ADMIN_TOKEN", ""}, kv...)...)
 }
 
 // mcpStart initializes c and returns the negotiated protocol version.
@@ -161,7 +138,7 @@ func mcpMoney(t *testing.T, s string) core.Money {
 // TestMCPStdioOutsideSession runs `costplan mcp` with a configuration and a journal
 // and no session: it reports the caps and the journal's spend of today.
 func TestMCPStdioOutsideSession(t *testing.T) {
-	bin := mcpBuild(t)
+	bin := costplanBinary(t, false)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "costplan.toml")
 	if err := os.WriteFile(cfgPath, []byte("[budget]\nsession = 3\nper_call = 0.5\ndaily = 2\nmonthly = 20\n"), 0o600); err != nil {
@@ -221,7 +198,7 @@ func TestMCPStdioOutsideSession(t *testing.T) {
 // TestMCPStdioOnlyProtocol pipes requests into the binary and closes its input:
 // every line on stdout is a JSON-RPC message, and every request is answered.
 func TestMCPStdioOnlyProtocol(t *testing.T) {
-	bin := mcpBuild(t)
+	bin := costplanBinary(t, false)
 	cmd := exec.Command(bin, "mcp")
 	cmd.Env = mcpEnv(t, "COSTPLAN_BUDGET_SESSION", "2")
 	cmd.Stdin = strings.NewReader(strings.Join([]string{
@@ -330,7 +307,7 @@ func (m *mcpSession) spent(t *testing.T, c *client.Client, calls int64, spent st
 // TestMCPStdioInsideSession runs `costplan mcp` the way exec --mcp has an agent
 // start it, against a live session: the spend it reports follows the calls.
 func TestMCPStdioInsideSession(t *testing.T) {
-	bin := mcpBuild(t)
+	bin := costplanBinary(t, false)
 	m := newMCPSession(t)
 	args := mcpServerArgs(m.cfg, m.origin, m.s.id)
 	c, _ := mcpStdio(t, bin, mcpEnv(t), args)
@@ -483,22 +460,10 @@ func TestMCPExecInsertsServer(t *testing.T) {
 	if err := os.WriteFile(claude, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	envMap := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "config"), "XDG_DATA_HOME": filepath.Join(dir, "data"), "PATH": os.Getenv("PATH")}
-	var stderr mcpBuffer
-	a := &app{
-		stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
-		env: func(k string) string { return envMap[k] },
-		environ: func() []string {
-			var out []string
-			for k, v := range envMap {
-				out = append(out, k+"="+v)
-			}
-			return out
-		},
-	}
-	code := run(context.Background(), []string{"exec", "--mcp", "--quiet", "--session", "1", "--", claude, "-p", "hello"}, a)
+	env := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "config"), "XDG_DATA_HOME": filepath.Join(dir, "data"), "PATH": os.Getenv("PATH")}
+	_, stderr, code := runCLI(t, env, "", "exec", "--mcp", "--quiet", "--session", "1", "--", claude, "-p", "hello")
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	b, err := os.ReadFile(argsFile)
 	if err != nil {
@@ -511,24 +476,6 @@ func TestMCPExecInsertsServer(t *testing.T) {
 	}
 }
 
-// mcpBuffer is a strings.Builder safe for concurrent writes.
-type mcpBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (m *mcpBuffer) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.b.Write(p)
-}
-
-func (m *mcpBuffer) String() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.b.String()
-}
-
 // TestMCPInspector checks the server with an independent client, the MCP
 // Inspector's command line. It runs only when COSTPLAN_INSPECTOR is set: to the
 // directory of an installed @modelcontextprotocol/inspector-cli package, or to 1 to
@@ -538,7 +485,7 @@ func TestMCPInspector(t *testing.T) {
 	if where == "" {
 		t.Skip("set COSTPLAN_INSPECTOR to an inspector-cli package directory, or to 1 for npx")
 	}
-	bin := mcpBuild(t)
+	bin := costplanBinary(t, false)
 	dir := t.TempDir()
 	jpath := filepath.Join(dir, "journal.jsonl")
 	inspect := func(args ...string) string {

@@ -11,9 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,37 +127,13 @@ type storeProc struct {
 	journal string
 }
 
-var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-
 // startStoreProxy starts `costplan proxy --port 0` with args and waits until it
 // listens.
 func startStoreProxy(t *testing.T, bin string, env []string, args ...string) *storeProc {
 	t.Helper()
 	p := &storeProc{journal: filepath.Join(t.TempDir(), "journal.jsonl")}
-	p.execRun = execStart(t, bin, env, append([]string{"proxy", "--port", "0", "--journal", p.journal}, args...)...)
-	deadline := time.Now().Add(execTimeout)
-	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(p.stdout.String()); m != nil {
-			p.origin = m[1]
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("costplan proxy exited %d\nstdout:\n%s\nstderr:\n%s", p.code, p.stdout.String(), p.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("costplan proxy did not listen within %v", execTimeout)
-	return nil
-}
-
-// stop ends the proxy with SIGTERM and checks that it drained and exited 0.
-func (p *storeProc) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(); code != 0 {
-		t.Errorf("costplan proxy exited %d, want 0\nstderr:\n%s", code, p.stderr.String())
-	}
+	p.execRun, p.origin = startBinaryProxy(t, bin, env, append([]string{"--journal", p.journal}, args...)...)
+	return p
 }
 
 // storePrompt is long enough that its input estimate covers the 1000 input tokens
@@ -196,24 +170,11 @@ func storeView(t *testing.T, bin string, env []string, url, key string) budgetVi
 	return v
 }
 
-// storeBuild builds the costplan binary into a temporary directory of tb.
-func storeBuild(tb testing.TB) string {
-	tb.Helper()
-	if testing.Short() {
-		tb.Skip("builds the binary")
-	}
-	bin := filepath.Join(tb.TempDir(), "costplan")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestSharedBudget runs CostPlan processes against one budget on a real Redis.
 func TestSharedBudget(t *testing.T) {
 	srv := redistest.Start(t)
-	bin := storeBuild(t)
-	env := execEnv(t)
+	bin := costplanBinary(t, false)
+	env := binEnv(t)
 	cost := execMessageCost(t) // $0.011 a call
 	fake := execFakeAnthropic(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -297,7 +258,7 @@ func TestSharedBudget(t *testing.T) {
 		}
 		var journaled core.Money
 		for _, p := range procs {
-			p.stop(t)
+			p.stop(syscall.SIGTERM)
 			for _, r := range execRecords(t, p.journal) {
 				if r.BudgetKey != key {
 					t.Errorf("journal record %+v: budget key %q, want %q", r, r.BudgetKey, key)
@@ -420,7 +381,7 @@ func TestSharedBudget(t *testing.T) {
 				t.Errorf("run %d: remaining %s, want %s (the shared budget's)", i, got.Remaining, want)
 			}
 		}
-		if v := storeView(t, bin, execEnv(t), srv.URL(), "run"); v.Spent != 2*runAnthropicCost || v.Calls != 2 {
+		if v := storeView(t, bin, binEnv(t), srv.URL(), "run"); v.Spent != 2*runAnthropicCost || v.Calls != 2 {
 			t.Errorf("shared budget after two runs: got %s in %d calls, want %s in 2", v.Spent, v.Calls, 2*runAnthropicCost)
 		}
 	})
@@ -452,7 +413,7 @@ func TestSharedBudget(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		p.stop(t)
+		p.stop(syscall.SIGTERM)
 		if v := storeView(t, bin, env, srv.URL(), "outage"); v.Calls != 2 || v.InFlight != 0 {
 			t.Errorf("after the restart: got %d calls, %d in flight, want 2 and none", v.Calls, v.InFlight)
 		}
