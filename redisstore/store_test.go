@@ -362,6 +362,34 @@ func TestFailClosed(t *testing.T) {
 	ledgertest.Hold(t, l, 100_000_000)
 }
 
+// TestFailClosedRecovers: the heartbeat finds Redis back within one Poll, a second
+// by default, and reservations pass again without anyone calling tick.
+func TestFailClosedRecovers(t *testing.T) {
+	f := newFake(t)
+	s := f.open("recovers", core.Caps{Session: core.Dollar}, Options{Poll: DefaultPoll, Timeout: 300 * time.Millisecond})
+	l := s.Ledger()
+	f.mr.Close()
+	req := core.ReserveRequest{Input: 1, Requested: 1}
+	if _, err := l.Reserve(t.Context(), req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("reserve with Redis gone: got %v, want ErrUnavailable", err)
+	}
+	if err := f.mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for {
+		_, err := l.Reserve(t.Context(), req)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) || time.Since(back) > DefaultPoll+time.Second {
+			t.Fatalf("reserve %v after Redis came back: got %v, want a grant within about %v", time.Since(back), err, DefaultPoll)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("reservations passed again %v after Redis came back", time.Since(back).Round(time.Millisecond))
+}
+
 // TestHungRedis: a Redis that keeps the connection and never answers fails a call
 // after the round-trip timeout, 2 seconds by default, and the calls after it at once:
 // no call hangs. The store dials its own client from the URL, as in production.
