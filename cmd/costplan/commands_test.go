@@ -1194,7 +1194,7 @@ func runOnTerminal(t *testing.T, bin string, env []string, args ...string) strin
 // testBinaryProxy starts costplan proxy --port 0, makes a call through it to a fake
 // upstream and stops it with SIGINT.
 func testBinaryProxy(t *testing.T, bin string, env []string) {
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	journalPath := filepath.Join(t.TempDir(), "journal.jsonl")
 	proxy, origin := startBinaryProxy(t, bin, env, "--session", "2", "--per-call", "0.5",
 		"--anthropic-upstream", fake.URL, "--journal", journalPath)

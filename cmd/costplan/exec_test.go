@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -93,15 +91,9 @@ func execWaitFile(t testing.TB, path string, r *execRun) string {
 	return ""
 }
 
-// execFake is a fake Anthropic upstream that answers every POST /v1/messages with
-// the same message, whose usage execMessageCost prices.
-type execFake struct {
-	*httptest.Server
-	calls atomic.Int64
-}
-
-// The fake's answer: claude-haiku-4-5 at $1 input and $5 output per million tokens,
-// so 1000 input and 2000 output tokens cost exactly $0.011.
+// The answer of the fake upstream of the exec tests: claude-haiku-4-5 at $1 input
+// and $5 output per million tokens, so 1000 input and 2000 output tokens cost
+// exactly $0.011 (execMessageCost).
 const (
 	execModel        = "claude-haiku-4-5"
 	execInputTokens  = 1000
@@ -110,24 +102,6 @@ const (
 		`"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,` +
 		`"usage":{"input_tokens":1000,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":2000}}`
 )
-
-func execFakeAnthropic(t testing.TB) *execFake {
-	t.Helper()
-	f := &execFake{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = io.Copy(io.Discard, r.Body)
-		f.calls.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Request-Id", "req_exec")
-		_, _ = io.WriteString(w, execMessage)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
 
 // execMessageCost is the cost of the fake's answer, from the embedded price table.
 func execMessageCost(t testing.TB) core.Money {
@@ -237,8 +211,8 @@ func execLines(out, prefix string) []string {
 // that pays for three calls of the fake: the fourth is refused and locks the
 // session. extra are costplan flags. The script also gets an argument that looks
 // like a secret, which it ignores and which must never reach the journal.
-func execCaller(t *testing.T, bin, mode string, extra ...string) (r *execRun, markers, journalPath string, fake *execFake) {
-	fake = execFakeAnthropic(t)
+func execCaller(t *testing.T, bin, mode string, extra ...string) (r *execRun, markers, journalPath string, fake *fakeAnthropic) {
+	fake = newFakeAnthropic(t, execMessage)
 	markers = t.TempDir()
 	journalPath = filepath.Join(t.TempDir(), "journal.jsonl")
 	args := append([]string{"exec", "--session", "0.035", "--anthropic-upstream", fake.URL, "--journal", journalPath}, extra...)
@@ -288,7 +262,7 @@ func execTestBudgetStop(t *testing.T, bin string) {
 	if got := execWaitFile(t, filepath.Join(markers, "term"), r); got != "TERM\n" {
 		t.Errorf("marker of the child's TERM trap: got %q, want %q", got, "TERM\n")
 	}
-	if n := fake.calls.Load(); n != 3 {
+	if n := fake.hits.Load(); n != 3 {
 		t.Errorf("calls that reached the upstream: got %d, want 3", n)
 	}
 	stdout, stderr := r.stdout.String(), r.stderr.String()
@@ -335,7 +309,7 @@ func execTestOnExhaustBlock(t *testing.T, bin string) {
 	if _, err := os.Stat(filepath.Join(markers, "term")); err == nil {
 		t.Error("the child got TERM under --on-exhaust block")
 	}
-	if n := fake.calls.Load(); n != 3 {
+	if n := fake.hits.Load(); n != 3 {
 		t.Errorf("calls that reached the upstream: got %d, want 3", n)
 	}
 	mustContain(t, "stderr", r.stderr.String(), "further calls are refused (--on-exhaust block)", "(3 refused)")
@@ -536,7 +510,7 @@ func execTestUpstreamChain(t *testing.T, bin string) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			gateway, configured := execFakeAnthropic(t), execFakeAnthropic(t)
+			gateway, configured := newFakeAnthropic(t, execMessage), newFakeAnthropic(t, execMessage)
 			env := []string{"ANTHROPIC_BASE_URL", gateway.URL, "EXEC_MARKERS", t.TempDir()}
 			want := [2]int64{1, 0} // calls that reach [gateway, configured]
 			if tt.configured {
@@ -549,7 +523,7 @@ func execTestUpstreamChain(t *testing.T, bin string) {
 			if code != 0 {
 				t.Fatalf("exit status: got %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 			}
-			if got := [2]int64{gateway.calls.Load(), configured.calls.Load()}; got != want {
+			if got := [2]int64{gateway.hits.Load(), configured.hits.Load()}; got != want {
 				t.Errorf("calls that reached [gateway, configured]: got %v, want %v", got, want)
 			}
 			execCheckCalls(t, execSplit(t, execRecords(t, journalPath)), 1, 0)
@@ -679,7 +653,7 @@ func execTestPTY(t *testing.T, bin string) {
 // execTestPTYBudgetStop checks the budget stop under a terminal: exit 99, the
 // child stopped, the budget line readable in raw mode, the terminal restored.
 func execTestPTYBudgetStop(t *testing.T, bin string) {
-	fake, markers := execFakeAnthropic(t), t.TempDir()
+	fake, markers := newFakeAnthropic(t, execMessage), t.TempDir()
 	p := execStartPTY(t, bin, pty.Winsize{Rows: 24, Cols: 80}, binEnv(t, "EXEC_MARKERS", markers),
 		"exec", "--session", "0.035", "--anthropic-upstream", fake.URL, "--journal", filepath.Join(t.TempDir(), "j.jsonl"),
 		"--", "sh", execScript(t, "caller.sh"), "wait")

@@ -5,11 +5,14 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	// The tests name IANA zones; embed the database so they do not depend on the
@@ -146,4 +149,42 @@ func mustContain(t testing.TB, what, s string, parts ...string) {
 			t.Errorf("%s: got %q, want it to contain %q", what, s, p)
 		}
 	}
+}
+
+// fakeAnthropic is an Anthropic upstream that answers every POST /v1/messages
+// with one message, and anything else with 404.
+type fakeAnthropic struct {
+	*httptest.Server
+	// hits counts the messages it answered.
+	hits atomic.Int64
+	// key is the X-Api-Key of the last message.
+	key atomic.Pointer[string]
+}
+
+func newFakeAnthropic(tb testing.TB, message string) *fakeAnthropic {
+	tb.Helper()
+	f := &fakeAnthropic{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		key := r.Header.Get("X-Api-Key")
+		f.key.Store(&key)
+		f.hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Request-Id", "req_fake")
+		_, _ = io.WriteString(w, message)
+	}))
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// lastKey returns the X-Api-Key of the last message, or "" before the first.
+func (f *fakeAnthropic) lastKey() string {
+	if k := f.key.Load(); k != nil {
+		return *k
+	}
+	return ""
 }

@@ -236,19 +236,13 @@ type mcpSession struct {
 	s      *session
 	cfg    *Config
 	origin string
+	up     *fakeAnthropic
 }
 
 func newMCPSession(t *testing.T) *mcpSession {
 	t.Helper()
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Api-Key") != mcpAPIKey {
-			t.Errorf("upstream: got key %q", r.Header.Get("X-Api-Key"))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"hi"}],`+
-			`"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":20}}`)
-	}))
-	t.Cleanup(up.Close)
+	up := newFakeAnthropic(t, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"hi"}],`+
+		`"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":20}}`)
 	dir := t.TempDir()
 	cfg := defaultConfig()
 	cfg.Journal.Path = filepath.Join(dir, "journal.jsonl")
@@ -270,7 +264,7 @@ func newMCPSession(t *testing.T) *mcpSession {
 		ts.Close()
 		_ = s.close(context.Background())
 	})
-	return &mcpSession{s: s, cfg: &cfg, origin: ts.URL}
+	return &mcpSession{s: s, cfg: &cfg, origin: ts.URL, up: up}
 }
 
 // call makes one Anthropic call through the proxy: 10 input and 20 output tokens
@@ -290,6 +284,9 @@ func (m *mcpSession) call(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("call: %d %s", resp.StatusCode, b)
+	}
+	if got := m.up.lastKey(); got != mcpAPIKey {
+		t.Errorf("upstream: got key %q, want %q", got, mcpAPIKey)
 	}
 }
 

@@ -176,7 +176,7 @@ func TestSharedBudget(t *testing.T) {
 	bin := costplanBinary(t, false)
 	env := binEnv(t)
 	cost := execMessageCost(t) // $0.011 a call
-	fake := execFakeAnthropic(t)
+	fake := newFakeAnthropic(t, execMessage)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	// No partial grants: the fake answers 2000 output tokens whatever the limit.
@@ -188,7 +188,7 @@ func TestSharedBudget(t *testing.T) {
 		for range 4 {
 			procs = append(procs, startStoreProxy(t, bin, env, append(common, "--budget-key", key, "--session", "1")...))
 		}
-		before := fake.calls.Load()
+		before := fake.hits.Load()
 		var mu sync.Mutex
 		statuses := map[int]int{}
 		var wg sync.WaitGroup
@@ -210,7 +210,7 @@ func TestSharedBudget(t *testing.T) {
 		if v.Spent != core.Money(ok)*cost || v.Spent > v.Session || v.Calls != int64(ok) {
 			t.Errorf("settled: got %s in %d calls, want %d calls of %s, at most %s", v.Spent, v.Calls, ok, cost, v.Session)
 		}
-		if got := fake.calls.Load() - before; got != int64(ok) {
+		if got := fake.hits.Load() - before; got != int64(ok) {
 			t.Errorf("upstream calls: got %d, want %d (one per settled call)", got, ok)
 		}
 		if ok == 0 || statuses[http.StatusTooManyRequests] != calls-ok {

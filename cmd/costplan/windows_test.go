@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,30 +29,6 @@ const (
 	callRequest = `{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Say ok."}]}`
 	windowZone  = "Asia/Kolkata"
 )
-
-// fakeAnthropic is an upstream that counts the calls it answers.
-type fakeAnthropic struct {
-	*httptest.Server
-	hits atomic.Int64
-}
-
-func newFakeAnthropic(t *testing.T) *fakeAnthropic {
-	t.Helper()
-	f := &fakeAnthropic{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/messages" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = io.Copy(io.Discard, r.Body)
-		f.hits.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Request-Id", "req_fake")
-		_, _ = io.WriteString(w, fakeMessage)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
 
 // windowConfig is a configuration with a $100 session, no per-call cap, the daily
 // and monthly caps given, and the journal at path.
@@ -214,7 +189,7 @@ func TestDailyCapCountsEarlierSessions(t *testing.T) {
 		journal.Record{TS: now, Session: "earlier-2", Outcome: journal.OutcomeRefused, Refusal: "session"},
 		journal.Record{TS: now, Session: "earlier-2", Type: journal.TypeSession, Event: journal.EventEnd, Spent: usd(t, "0.55")},
 	)
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	_, srv := openTestSession(t, windowConfig(t, path, fake.URL, core.Dollar, 0))
 
 	// $0.98 of $1 is spent today: $0.02 is left, enough for one call.
@@ -247,7 +222,7 @@ func TestDailyCapSeesOtherProcesses(t *testing.T) {
 	now, _ := windowClock(t)
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
 	appendCalls(t, path, journal.Record{TS: now, Session: "earlier", Cost: usd(t, "0.97")})
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	_, first := openTestSession(t, windowConfig(t, path, fake.URL, core.Dollar, 0))
 	_, second := openTestSession(t, windowConfig(t, path, fake.URL, core.Dollar, 0))
 
@@ -267,7 +242,7 @@ func TestDailyCapSeesOtherProcesses(t *testing.T) {
 func TestDailyCapSeesDirectAppends(t *testing.T) {
 	now, _ := windowClock(t)
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	_, srv := openTestSession(t, windowConfig(t, path, fake.URL, usd(t, "0.05"), 0))
 
 	mustSucceed(t, postMessage(t, srv.URL))
@@ -287,7 +262,7 @@ func TestMonthlyCap(t *testing.T) {
 		journal.Record{TS: month, Session: "first-of-month", Cost: usd(t, "9.5")},
 		journal.Record{TS: now, Session: "today", Cost: usd(t, "0.48")},
 	)
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	_, srv := openTestSession(t, windowConfig(t, path, fake.URL, 0, 10*core.Dollar))
 
 	mustSucceed(t, postMessage(t, srv.URL))
@@ -311,7 +286,7 @@ func TestBudgetEndpointShowsWindows(t *testing.T) {
 	if month.Before(today) {
 		wantMonth += 3 * core.Dollar
 	}
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	s, srv := openTestSession(t, windowConfig(t, path, fake.URL, 2*core.Dollar, 50*core.Dollar))
 	mustSucceed(t, postMessage(t, srv.URL))
 	wantDay += fakeCallCost
@@ -367,7 +342,7 @@ func TestNoWindowsWithoutCaps(t *testing.T) {
 	now, _ := windowClock(t)
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
 	appendCalls(t, path, journal.Record{TS: now, Session: "big-spender", Cost: 1000 * core.Dollar})
-	fake := newFakeAnthropic(t)
+	fake := newFakeAnthropic(t, fakeMessage)
 	_, srv := openTestSession(t, windowConfig(t, path, fake.URL, 0, 0))
 	mustSucceed(t, postMessage(t, srv.URL))
 	resp, err := srv.Client().Get(srv.URL + "/v1/budget")
