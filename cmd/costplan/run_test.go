@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,38 +72,14 @@ func newRunUpstream(t *testing.T) *runUpstream {
 	return u
 }
 
-// runEnv sets the API keys in the process environment, which the SDK reads, and
-// returns an app environment with fresh configuration and data directories.
+// runEnv returns an app environment with the API keys given and fresh
+// configuration and data directories. It clears the base URL variables of this
+// process, which the SDK falls back to when run gives it no base URL.
 func runEnv(t *testing.T, anthropicKey, openaiKey string) map[string]string {
 	t.Helper()
-	t.Setenv("ANTHROPIC_API_KEY", anthropicKey)
-	t.Setenv("OPENAI_API_KEY", openaiKey)
 	t.Setenv("ANTHROPIC_BASE_URL", "")
 	t.Setenv("OPENAI_BASE_URL", "")
-	dir := t.TempDir()
-	return map[string]string{
-		"HOME":              filepath.Join(dir, "home"),
-		"XDG_CONFIG_HOME":   filepath.Join(dir, "config"),
-		"XDG_DATA_HOME":     filepath.Join(dir, "data"),
-		"ANTHROPIC_API_KEY": anthropicKey,
-		"OPENAI_API_KEY":    openaiKey,
-	}
-}
-
-// costplanRun runs costplan in this process with env and stdin.
-func costplanRun(env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
-	var out, errOut bytes.Buffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-		env: func(k string) string { return env[k] },
-		environ: func() []string {
-			var kv []string
-			for k, v := range env {
-				kv = append(kv, k+"="+v)
-			}
-			return kv
-		}}
-	code = run(context.Background(), args, a)
-	return out.String(), errOut.String(), code
+	return testEnv(t, "ANTHROPIC_API_KEY", anthropicKey, "OPENAI_API_KEY", openaiKey)
 }
 
 // runJSON is the --json output of run.
@@ -148,7 +122,7 @@ func TestRunJSON(t *testing.T) {
 			if tt.limitField == "max_completion_tokens" {
 				base += "/v1"
 			}
-			stdout, stderr, code := costplanRun(env, "", "run", "Say hello.", "--model", tt.model, "--base-url", base, "--json")
+			stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", tt.model, "--base-url", base, "--json")
 			if code != 0 {
 				t.Fatalf("exit status: got %d, want 0; stderr:\n%s", code, stderr)
 			}
@@ -212,7 +186,7 @@ func TestRunText(t *testing.T) {
 	up := newRunUpstream(t)
 	env := runEnv(t, "sk-ant-test", "")
 	args := []string{"run", "--model", "claude-sonnet-4-5", "--base-url", up.srv.URL, "--session", "2", "--per-call", "0.5"}
-	stdout, stderr, code := costplanRun(env, "", append(args, "Say hello.", "--json")...)
+	stdout, stderr, code := runCLI(t, env, "", append(args, "Say hello.", "--json")...)
 	if code != 0 {
 		t.Fatalf("--json: exit status %d; stderr:\n%s", code, stderr)
 	}
@@ -222,7 +196,7 @@ func TestRunText(t *testing.T) {
 	}
 
 	// The same prompt from standard input, as text.
-	stdout, stderr, code = costplanRun(env, "Say hello.", append(args, "-")...)
+	stdout, stderr, code = runCLI(t, env, "Say hello.", append(args, "-")...)
 	if code != 0 {
 		t.Fatalf("exit status: got %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -265,7 +239,7 @@ func TestRunFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("Say hello."), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := costplanRun(env, "", "run", "--file", path, "--model", "gpt-5-mini", "--base-url", up.srv.URL+"/v1")
+	stdout, stderr, code := runCLI(t, env, "", "run", "--file", path, "--model", "gpt-5-mini", "--base-url", up.srv.URL+"/v1")
 	if code != 0 || stdout != "Hello, world!\n" {
 		t.Fatalf("got status %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
@@ -282,7 +256,7 @@ func TestRunMissingAPIKey(t *testing.T) {
 		t.Run(tt.model, func(t *testing.T) {
 			up := newRunUpstream(t)
 			env := runEnv(t, "", "")
-			stdout, stderr, code := costplanRun(env, "", "run", "Say hello.", "--model", tt.model, "--base-url", up.srv.URL)
+			stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", tt.model, "--base-url", up.srv.URL)
 			if code != exitUsage { // a configuration error, found before any call
 				t.Errorf("exit status: got %d, want %d", code, exitUsage)
 			}
@@ -312,7 +286,7 @@ func TestRunRefused(t *testing.T) {
 			up := newRunUpstream(t)
 			env := runEnv(t, "sk-ant-test", "")
 			args := append([]string{"run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", up.srv.URL}, tt.flags...)
-			stdout, stderr, code := costplanRun(env, "", args...)
+			stdout, stderr, code := runCLI(t, env, "", args...)
 			if code == 0 {
 				t.Errorf("exit status: got 0, want non-zero")
 			}
@@ -347,7 +321,7 @@ max_output = 4000
 `)
 	// 12 input and 150 output tokens at twice the claude-sonnet-4-5 prices.
 	want := 2 * runAnthropicCost
-	stdout, stderr, code := costplanRun(env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
+	stdout, stderr, code := runCLI(t, env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
 		"--base-url", up.srv.URL, "--session", "0.05", "--warn-at", "0.05", "--json")
 	if code != 0 {
 		t.Fatalf("exit status: got %d, want 0; stderr:\n%s", code, stderr)
@@ -364,7 +338,7 @@ max_output = 4000
 	}
 
 	// --warn-at 0 turns the warning off.
-	_, stderr, code = costplanRun(env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
+	_, stderr, code = runCLI(t, env, "", "--config", cfg, "run", "Say hello.", "--model", "house-sonnet",
 		"--base-url", up.srv.URL, "--session", "0.05", "--warn-at", "0", "--json")
 	if code != 0 || stderr != "" {
 		t.Errorf("--warn-at 0: got exit %d, stderr %q; want 0 and nothing", code, stderr)

@@ -371,7 +371,7 @@ func TestSharedBudget(t *testing.T) {
 		u := newRunUpstream(t)
 		env := runEnv(t, "sk-ant-test", "")
 		for i := 1; i <= 2; i++ {
-			stdout, stderr, code := costplanRun(env, "", "run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", u.srv.URL,
+			stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", u.srv.URL,
 				"--session", "1", "--store", srv.URL(), "--budget-key", "run", "--json")
 			var got runJSON
 			if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil {
