@@ -504,41 +504,38 @@ func TestHistoryFilters(t *testing.T) {
 		}
 		return out
 	}
-	t.Run("day boundary in the configured zone", func(t *testing.T) {
+	ranges := []struct {
+		name, zone   string
+		since, until string
+		want         []string
+	}{
 		// In Asia/Kolkata (UTC+05:30) 2026-11-02 runs from 2026-11-01T18:30:00Z to
 		// 2026-11-02T18:30:00Z: the calls at 23:59:59 and 00:00:00 local sit on
 		// both of its edges.
-		env, base := reportEnv(t, "Asia/Kolkata")
-		got := times(historyRecords(t, env, append(base, "history", "--since", "2026-11-02", "--until", "2026-11-03")...))
-		want := []string{"2026-11-01T18:30:00Z", "2026-11-02T04:02:00Z", "2026-11-02T04:10:00Z", "2026-11-02T04:12:00Z",
-			"2026-11-02T04:13:00Z", "2026-11-02T18:29:59Z"}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("got %v, want %v", got, want)
-		}
-	})
-	t.Run("the same dates in UTC", func(t *testing.T) {
-		env, base := reportEnv(t, "UTC")
-		got := times(historyRecords(t, env, append(base, "history", "--since", "2026-11-02", "--until", "2026-11-03")...))
-		want := []string{"2026-11-02T04:02:00Z", "2026-11-02T04:10:00Z", "2026-11-02T04:12:00Z", "2026-11-02T04:13:00Z",
-			"2026-11-02T18:29:59Z", "2026-11-02T18:30:00Z"}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("got %v, want %v", got, want)
-		}
-	})
+		{"day boundary in the configured zone", "Asia/Kolkata", "2026-11-02", "2026-11-03",
+			[]string{"2026-11-01T18:30:00Z", "2026-11-02T04:02:00Z", "2026-11-02T04:10:00Z", "2026-11-02T04:12:00Z",
+				"2026-11-02T04:13:00Z", "2026-11-02T18:29:59Z"}},
+		{"the same dates in UTC", "UTC", "2026-11-02", "2026-11-03",
+			[]string{"2026-11-02T04:02:00Z", "2026-11-02T04:10:00Z", "2026-11-02T04:12:00Z", "2026-11-02T04:13:00Z",
+				"2026-11-02T18:29:59Z", "2026-11-02T18:30:00Z"}},
+		{"RFC 3339 bounds", "UTC", "2026-11-03T10:01:00Z", "2026-11-03T10:03:00Z",
+			[]string{"2026-11-03T10:01:00Z", "2026-11-03T10:02:00Z"}},
+	}
+	for _, r := range ranges {
+		t.Run(r.name, func(t *testing.T) {
+			env, base := reportEnv(t, r.zone)
+			got := times(historyRecords(t, env, append(base, "history", "--since", r.since, "--until", r.until)...))
+			if strings.Join(got, " ") != strings.Join(r.want, " ") {
+				t.Errorf("got %v, want %v", got, r.want)
+			}
+		})
+	}
 	t.Run("local times in the table", func(t *testing.T) {
 		env, base := reportEnv(t, "Asia/Kolkata")
 		out, _, _ := runCLI(t, env, "", append(base, "history", "--since", "2026-11-02", "--until", "2026-11-03")...)
 		mustContain(t, "history", out, "\n2026-11-02 00:00:00  c3d4e5f6  claude-haiku-4-5", "\n2026-11-02 23:59:59  c3d4e5f6  gpt-4o-mini")
 		if strings.Contains(out, "2026-11-01 23:59:59") || strings.Contains(out, "2026-11-03 00:00:00") {
 			t.Errorf("got %q, want neither edge outside the day", out)
-		}
-	})
-	t.Run("RFC 3339 bounds", func(t *testing.T) {
-		env, base := reportEnv(t, "UTC")
-		got := times(historyRecords(t, env, append(base, "history", "--since", "2026-11-03T10:01:00Z", "--until", "2026-11-03T10:03:00Z")...))
-		want := []string{"2026-11-03T10:01:00Z", "2026-11-03T10:02:00Z"}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("got %v, want %v", got, want)
 		}
 	})
 	env, base := reportEnv(t, "UTC")
