@@ -179,7 +179,7 @@ func (h *Handler) budget(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, win := range ws {
 			out.Windows = append(out.Windows, windowJSON{Name: win.Name, Cap: win.Cap, Spent: win.Spent + snap.Reserved,
-				Remaining: max(win.Cap-win.Spent-snap.Reserved, 0), ResetsAt: win.ResetsAt.Format("2006-01-02T15:04:05Z07:00")})
+				Remaining: win.Left(snap.Reserved), ResetsAt: win.ResetsAt.Format("2006-01-02T15:04:05Z07:00")})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
