@@ -444,32 +444,53 @@ func TestMCPExecArgv(t *testing.T) {
 	})
 }
 
-// TestMCPExecInsertsServer runs exec --mcp with a stand-in for claude that writes
-// down its arguments.
+// TestMCPExecInsertsServer runs exec with a stand-in for claude that writes down
+// its arguments: --mcp, or [exec] mcp = true, inserts the server; neither leaves
+// them alone.
 func TestMCPExecInsertsServer(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("uses a shell script")
 	}
 	dir := t.TempDir()
-	argsFile := filepath.Join(dir, "args")
 	claude := filepath.Join(dir, "claude")
-	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + argsFile + "\n"
+	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$ARGS_FILE\"\n"
 	if err := os.WriteFile(claude, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": filepath.Join(dir, "config"), "XDG_DATA_HOME": filepath.Join(dir, "data"), "PATH": os.Getenv("PATH")}
-	_, stderr, code := runCLI(t, env, "", "exec", "--mcp", "--quiet", "--session", "1", "--", claude, "-p", "hello")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	withMCP := writeFile(t, dir, "mcp.toml", "[exec]\nmcp = true\n")
+	tests := []struct {
+		name    string
+		args    []string
+		wantMCP bool
+	}{
+		{"--mcp", []string{"exec", "--mcp"}, true},
+		{"[exec] mcp = true", []string{"--config", withMCP, "exec"}, true},
+		{"neither", []string{"exec"}, false},
 	}
-	b, err := os.ReadFile(argsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(got) != 3 || !strings.HasPrefix(got[0], `--mcp-config={"mcpServers":{"costplan":{"args":["mcp","--proxy-url","http://127.0.0.1:`) ||
-		!slices.Equal(got[1:], []string{"-p", "hello"}) {
-		t.Errorf("claude's arguments: got %q", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			argsFile := filepath.Join(t.TempDir(), "args")
+			env := testEnv(t, "PATH", os.Getenv("PATH"), "ARGS_FILE", argsFile)
+			_, stderr, code := runCLI(t, env, "", append(tt.args, "--quiet", "--session", "1", "--", claude, "-p", "hello")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			b, err := os.ReadFile(argsFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			if !tt.wantMCP {
+				if !slices.Equal(got, []string{"-p", "hello"}) {
+					t.Errorf("claude's arguments: got %q, want them unchanged", got)
+				}
+				return
+			}
+			if len(got) != 3 || !strings.HasPrefix(got[0], `--mcp-config={"mcpServers":{"costplan":{"args":["mcp","--proxy-url","http://127.0.0.1:`) ||
+				!slices.Equal(got[1:], []string{"-p", "hello"}) {
+				t.Errorf("claude's arguments: got %q", got)
+			}
+		})
 	}
 }
 
