@@ -331,8 +331,8 @@ func TestBudgetEndpointShowsWindows(t *testing.T) {
 			t.Errorf("window %d: got %+v, want %+v", i, g, w)
 		}
 	}
-	if !strings.HasSuffix(want[0].resets, "+05:30") {
-		t.Errorf("resets_at %v: want the offset of %s", want[0].resets, windowZone)
+	if !strings.HasSuffix(got.Windows[0].ResetsAt, "+05:30") {
+		t.Errorf("resets_at %v: want the offset of %s", got.Windows[0].ResetsAt, windowZone)
 	}
 }
 
