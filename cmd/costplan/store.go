@@ -129,7 +129,7 @@ func shareBudget(ctx context.Context, cfg *Config, llm *costplan.Client, logOut 
 		return nil, errors.New("the SDK client has no metering transport to share the budget with")
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ledger, st, err := openLedger(ctx, cfg, newSessionID(), log)
+	ledger, st, err := openLedger(ctx, cfg, m.Session, log) // the key defaults to the journal's session id, as under exec and proxy
 	if err != nil {
 		return nil, err
 	}

@@ -384,6 +384,21 @@ func TestSharedBudget(t *testing.T) {
 		if v := storeView(t, bin, binEnv(t), srv.URL(), "run"); v.Spent != 2*runAnthropicCost || v.Calls != 2 {
 			t.Errorf("shared budget after two runs: got %s in %d calls, want %s in 2", v.Spent, v.Calls, 2*runAnthropicCost)
 		}
+
+		// Without --budget-key the shared budget is named by the run's session id,
+		// as under exec and proxy: the journal's call record can find it.
+		env = runEnv(t, "sk-ant-test", "")
+		if stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", u.srv.URL,
+			"--session", "1", "--store", srv.URL(), "--json"); code != 0 {
+			t.Fatalf("costplan run: exit %d\n%s%s", code, stdout, stderr)
+		}
+		recs := execRecords(t, filepath.Join(env["XDG_DATA_HOME"], "costplan", "journal.jsonl"))
+		if len(recs) != 1 || recs[0].BudgetKey != recs[0].Session {
+			t.Fatalf("journal: got %+v, want one call whose budget key is its session id", recs)
+		}
+		if v := storeView(t, bin, binEnv(t), srv.URL(), recs[0].Session); v.Spent != runAnthropicCost || v.Calls != 1 {
+			t.Errorf("shared budget %s: got %s in %d calls, want %s in 1", recs[0].Session, v.Spent, v.Calls, runAnthropicCost)
+		}
 	})
 
 	t.Run("redis stopped mid-run", func(t *testing.T) {
