@@ -175,11 +175,12 @@ func announceCaps(cfg *Config) string {
 	if cfg.DefaultCaps {
 		line += " (defaults; set --session and --per-call, or [budget] in costplan.toml)"
 	}
-	if key := cfg.Store.BudgetKey; cfg.Store.shared() {
+	if cfg.Store.shared() {
+		key := cfg.Store.BudgetKey
 		if key == "" {
 			key = "the session id"
 		}
-		line += "; " + sharedBudgetLine(cfg, key)
+		line += fmt.Sprintf("; shared budget %q on %s (fail %s)", key, redisstore.Redact(cfg.Store.URL), cfg.Store.Fail)
 	}
 	return line
 }

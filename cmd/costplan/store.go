@@ -109,15 +109,6 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-// sharedBudgetLine says which shared budget a session counts against, for the
-// line that announces the caps; "" for an in-memory budget.
-func sharedBudgetLine(cfg *Config, key string) string {
-	if !cfg.Store.shared() {
-		return ""
-	}
-	return fmt.Sprintf("shared budget %q on %s (fail %s)", key, redisstore.Redact(cfg.Store.URL), cfg.Store.Fail)
-}
-
 // shareBudget puts the calls of `costplan run`'s SDK client under the shared budget
 // cfg names, if any. The returned function closes the store.
 func shareBudget(ctx context.Context, cfg *Config, llm *costplan.Client, logOut io.Writer) (func(), error) {
