@@ -86,21 +86,29 @@ func (c RunCmd) Run(a *app, g *Globals) error {
 		JournalPath: cfg.Journal.Path, Prices: prices, MinOutputTokens: int64(cfg.Budget.MinOutputTokens),
 		Hint: runHint,
 	}
+	warn := func(spent, total core.Money) {
+		fmt.Fprintf(a.stderr, "costplan: warning: spent %s of the %s session budget (%.0f%%)\n", spent, total, 100*spent.Float()/total.Float())
+	}
 	if cfg.Budget.WarnAt > 0 { // the SDK reads zero as its default; here it turns the warning off
-		sdk.OnWarning = func(spent, _, total costplan.Money) {
-			fmt.Fprintf(a.stderr, "costplan: warning: spent %s of the %s session budget (%.0f%%)\n", spent, total, 100*spent.Float()/total.Float())
-		}
+		sdk.OnWarning = func(spent, _, total costplan.Money) { warn(spent, total) }
 	}
 	llm, err := costplan.New(sdk)
 	if err != nil {
 		return sdkError{err}
 	}
 	defer llm.Close()
-	unshare, err := shareBudget(a.ctx, cfg, llm, a.stderr)
+	shared, unshare, err := shareBudget(a.ctx, cfg, llm, a.stderr)
 	if err != nil {
 		return err
 	}
 	defer unshare()
+	if shared != nil && cfg.Budget.WarnAt > 0 { // the SDK's OnWarning listens to the ledger shareBudget replaced
+		shared.Subscribe(func(e core.Event) {
+			if e.Kind == core.EventWarn {
+				warn(e.Snapshot.Spent, e.Snapshot.Session)
+			}
+		})
+	}
 	out := io.Writer(a.stdout)
 	if g.JSON {
 		out = io.Discard

@@ -110,21 +110,22 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 // shareBudget puts the calls of `costplan run`'s SDK client under the shared budget
-// cfg names, if any. The returned function closes the store.
-func shareBudget(ctx context.Context, cfg *Config, llm *costplan.Client, logOut io.Writer) (func(), error) {
+// cfg names, if any, and returns its ledger (nil when the budget is in memory).
+// The returned function closes the store.
+func shareBudget(ctx context.Context, cfg *Config, llm *costplan.Client, logOut io.Writer) (*core.Ledger, func(), error) {
 	if !cfg.Store.shared() {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	m, ok := llm.Transport().(*proxy.Meter)
 	if !ok {
-		return nil, errors.New("the SDK client has no metering transport to share the budget with")
+		return nil, nil, errors.New("the SDK client has no metering transport to share the budget with")
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ledger, st, err := openLedger(ctx, cfg, m.Session, log) // the key defaults to the journal's session id, as under exec and proxy
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.Ledger, m.BudgetKey = ledger, st.Key()
 	m.Windows = nil // the shared store counts the daily and monthly windows itself
-	return func() { _ = st.Close(context.Background()) }, nil
+	return ledger, func() { _ = st.Close(context.Background()) }, nil
 }

@@ -387,10 +387,15 @@ func TestSharedBudget(t *testing.T) {
 
 		// Without --budget-key the shared budget is named by the run's session id,
 		// as under exec and proxy: the journal's call record can find it.
+		// --warn-at warns from the shared budget.
 		env = runEnv(t, "sk-ant-test", "")
-		if stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", u.srv.URL,
-			"--session", "1", "--store", srv.URL(), "--json"); code != 0 {
+		stdout, stderr, code := runCLI(t, env, "", "run", "Say hello.", "--model", "claude-sonnet-4-5", "--base-url", u.srv.URL,
+			"--session", "1", "--warn-at", "0.001", "--store", srv.URL(), "--json")
+		if code != 0 {
 			t.Fatalf("costplan run: exit %d\n%s%s", code, stdout, stderr)
+		}
+		if want := "costplan: warning: spent $0.002286 of the $1.00 session budget (0%)\n"; stderr != want {
+			t.Errorf("stderr: got %q, want %q", stderr, want)
 		}
 		recs := execRecords(t, filepath.Join(env["XDG_DATA_HOME"], "costplan", "journal.jsonl"))
 		if len(recs) != 1 || recs[0].BudgetKey != recs[0].Session {
