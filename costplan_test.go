@@ -779,6 +779,10 @@ func TestClientPrices(t *testing.T) {
 	if resp.Cost != 2*anthropicCost {
 		t.Errorf("cost: got %v, want %v (twice the claude-sonnet-4-5 prices)", resp.Cost, 2*anthropicCost)
 	}
+	// The table knows no output limit for the model: the call goes with the grant.
+	if sent := gjson.GetBytes(up.last().body, "max_tokens").Int(); sent <= 0 || sent != resp.MaxTokens {
+		t.Errorf("max_tokens sent: got %d, want the grant %d", sent, resp.MaxTokens)
+	}
 }
 
 // readJournal returns the call records of the journal at path.

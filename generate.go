@@ -261,7 +261,9 @@ func (c *Client) requestBody(messages []Message, stream bool) ([]byte, string) {
 		if maxTokens == 0 {
 			maxTokens = int64(c.model.MaxOutput)
 		}
-		req["max_tokens"] = maxTokens
+		if maxTokens > 0 { // else the model's limit is unknown: the meter inserts its grant
+			req["max_tokens"] = maxTokens
+		}
 		if c.cfg.System != "" {
 			req["system"] = c.cfg.System
 		}
