@@ -38,11 +38,7 @@ type budgetTarget struct {
 }
 
 // open connects to the shared budget for an operator.
-func (b budgetTarget) open(a *app, g *Globals, token string) (*redisstore.Store, error) {
-	cfg, err := g.load(a)
-	if err != nil {
-		return nil, err
-	}
+func (b budgetTarget) open(a *app, cfg *Config, token string) (*redisstore.Store, error) {
 	if b.Store != "" {
 		cfg.Store.URL = b.Store
 	}
@@ -85,7 +81,11 @@ type windowView struct {
 
 // Run prints the budget.
 func (c *BudgetShowCmd) Run(a *app, g *Globals) error {
-	st, err := c.open(a, g, "")
+	cfg, err := g.load(a)
+	if err != nil {
+		return err
+	}
+	st, err := c.open(a, cfg, "")
 	if err != nil {
 		return err
 	}
@@ -158,18 +158,18 @@ type BudgetResetCmd struct {
 
 // Run resets the budget and prints it.
 func (c *BudgetResetCmd) Run(a *app, g *Globals) error {
+	cfg, err := g.load(a)
+	if err != nil {
+		return err
+	}
 	token := c.AdminToken
 	if token == "" {
-		cfg, err := g.load(a)
-		if err != nil {
-			return err
-		}
 		token = cfg.Proxy.AdminToken
 	}
 	if token == "" {
 		return usageError{errors.New("costplan budget reset needs the admin token: --admin-token TOKEN or COSTPLAN_ADMIN_TOKEN")}
 	}
-	st, err := c.open(a, g, token)
+	st, err := c.open(a, cfg, token)
 	if err != nil {
 		return err
 	}
