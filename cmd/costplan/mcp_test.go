@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/mark3labs/mcp-go/client"
@@ -24,6 +23,7 @@ import (
 	"github.com/costplan/costplan/core"
 	"github.com/costplan/costplan/journal"
 	"github.com/costplan/costplan/mcpserver"
+	"github.com/costplan/costplan/mcpserver/mcpservertest"
 	"github.com/costplan/costplan/pricing"
 	"github.com/costplan/costplan/wrap"
 )
@@ -42,55 +42,24 @@ func mcpEnv(t *testing.T, kv ...string) []string {
 		"COSTPLAN_JOURNAL", "", "COSTPLAN_ADMIN_TOKEN", ""}, kv...)...)
 }
 
-// mcpStart initializes c and returns the negotiated protocol version.
-func mcpStart(t *testing.T, c *client.Client) string {
-	t.Helper()
-	// The stdio transport ties the server process to Start's context.
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var init mcp.InitializeRequest
-	init.Params.ClientInfo = mcp.Implementation{Name: "costplan-test", Version: "0"}
-	res, err := c.Initialize(ctx, init)
-	if err != nil {
-		t.Fatalf("initialize: %v", err)
-	}
-	return res.ProtocolVersion
-}
-
 // mcpStdio starts the binary as an MCP server over stdio.
 func mcpStdio(t *testing.T, bin string, env []string, args []string, opts ...client.ClientOption) (*client.Client, string) {
 	t.Helper()
 	c := client.NewClient(transport.NewStdio(bin, env, args...), opts...)
-	return c, mcpStart(t, c)
+	return c, mcpservertest.Start(t, c)
 }
 
-// mcpCall calls a tool; it returns the result text and whether it is a tool error.
+// mcpCall calls a tool (mcpservertest.Call) and checks that its result reveals
+// no secret; it returns the result text and whether it is a tool error.
 func mcpCall(t *testing.T, c *client.Client, name string, args map[string]any) (string, bool) {
 	t.Helper()
-	var req mcp.CallToolRequest
-	req.Params.Name, req.Params.Arguments = name, args
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	var b strings.Builder
-	for _, ct := range res.Content {
-		if tc, ok := ct.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
+	text, isErr := mcpservertest.Call(t, c, name, args)
 	for _, secret := range []string{mcpAPIKey, mcpAdminToken} {
-		if strings.Contains(b.String(), secret) {
-			t.Errorf("%s reveals a secret: %s", name, b.String())
+		if strings.Contains(text, secret) {
+			t.Errorf("%s reveals a secret: %s", name, text)
 		}
 	}
-	return b.String(), res.IsError
+	return text, isErr
 }
 
 // mcpJSON calls a tool that must succeed and decodes its result into v.
@@ -103,36 +72,6 @@ func mcpJSON(t *testing.T, c *client.Client, name string, args map[string]any, v
 	if err := json.Unmarshal([]byte(text), v); err != nil {
 		t.Fatalf("%s: %v in %s", name, err, text)
 	}
-}
-
-// mcpTools checks the tool list and its annotations.
-func mcpTools(t *testing.T, c *client.Client) {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range res.Tools {
-		names = append(names, tool.Name)
-		a := tool.Annotations
-		if a.ReadOnlyHint == nil || !*a.ReadOnlyHint || a.DestructiveHint == nil || *a.DestructiveHint ||
-			a.OpenWorldHint == nil || *a.OpenWorldHint || a.IdempotentHint == nil || !*a.IdempotentHint {
-			t.Errorf("%s: annotations %+v", tool.Name, a)
-		}
-	}
-	if got := strings.Join(names, " "); got != "get_budget get_pricing predict_cost recent_spend" {
-		t.Errorf("tools: got %s", got)
-	}
-}
-
-func mcpMoney(t *testing.T, s string) core.Money {
-	t.Helper()
-	m, err := core.ParseMoney(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // TestMCPStdioOutsideSession runs `costplan mcp` with a configuration and a journal
@@ -150,7 +89,7 @@ func TestMCPStdioOutsideSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := journal.Record{Type: journal.TypeCall, Session: "old1", Provider: "openai", Model: "gpt-4o", PriceModel: "gpt-4o",
-		Outcome: journal.OutcomeOK, Usage: core.Usage{InputTokens: 100000, OutputTokens: 15000}, Cost: mcpMoney(t, "0.4")}
+		Outcome: journal.OutcomeOK, Usage: core.Usage{InputTokens: 100000, OutputTokens: 15000}, Cost: usd(t, "0.4")}
 	if err := w.Append(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
@@ -170,22 +109,22 @@ func TestMCPStdioOutsideSession(t *testing.T) {
 			if got != v.want {
 				t.Fatalf("protocol: got %s, want %s", got, v.want)
 			}
-			mcpTools(t, c)
+			mcpservertest.CheckTools(t, c)
 			var st mcpserver.Status
 			mcpJSON(t, c, "get_budget", nil, &st)
-			if st.Source != mcpserver.SourceJournal || st.Snapshot.Session != mcpMoney(t, "3") || st.PerCall != mcpMoney(t, "0.5") ||
-				*st.TodaySpent != mcpMoney(t, "0.4") || st.Available != mcpMoney(t, "1.6") || st.Binding != core.LimitDaily || len(st.Windows) != 2 {
+			if st.Source != mcpserver.SourceJournal || st.Snapshot.Session != usd(t, "3") || st.PerCall != usd(t, "0.5") ||
+				*st.TodaySpent != usd(t, "0.4") || st.Available != usd(t, "1.6") || st.Binding != core.LimitDaily || len(st.Windows) != 2 {
 				t.Errorf("get_budget: got %+v", st)
 			}
 			var p mcpserver.Prediction
 			mcpJSON(t, c, "predict_cost", map[string]any{"model": "gpt-4o-mini", "prompt": "hello world", "max_output_tokens": 1000}, &p)
 			// 2 tokens at $0.15/M, 1,000 at $0.60/M; the per-call cap is $0.50.
-			if p.InputCost != mcpMoney(t, "0.0000003") || p.WorstTotal != mcpMoney(t, "0.0006003") || !*p.FitsPerCall || *p.PerCallCap != mcpMoney(t, "0.5") {
+			if p.InputCost != usd(t, "0.0000003") || p.WorstTotal != usd(t, "0.0006003") || !*p.FitsPerCall || *p.PerCallCap != usd(t, "0.5") {
 				t.Errorf("predict_cost: got %+v", p)
 			}
 			var r mcpserver.Recent
 			mcpJSON(t, c, "recent_spend", nil, &r)
-			if len(r.Calls) != 1 || r.Calls[0].Cost != mcpMoney(t, "0.4") || r.Calls[0].InputTokens != 100000 {
+			if len(r.Calls) != 1 || r.Calls[0].Cost != usd(t, "0.4") || r.Calls[0].InputTokens != 100000 {
 				t.Errorf("recent_spend: got %+v", r)
 			}
 			if text, isErr := mcpCall(t, c, "predict_cost", map[string]any{"model": "gpt-4o", "prompt": "x", "max_output_tokens": -3}); !isErr || !strings.Contains(text, "at least 1") {
@@ -247,7 +186,7 @@ func newMCPSession(t *testing.T) *mcpSession {
 	cfg := defaultConfig()
 	cfg.Journal.Path = filepath.Join(dir, "journal.jsonl")
 	cfg.Upstream.Anthropic = up.URL
-	cfg.Budget.Session, cfg.Budget.PerCall = mcpMoney(t, "1"), mcpMoney(t, "0.5")
+	cfg.Budget.Session, cfg.Budget.PerCall = usd(t, "1"), usd(t, "0.5")
 	cfg.Proxy.AdminToken = mcpAdminToken
 	env := func(k string) string {
 		if k == "XDG_DATA_HOME" || k == "HOME" {
@@ -295,8 +234,8 @@ func (m *mcpSession) spent(t *testing.T, c *client.Client, calls int64, spent st
 	t.Helper()
 	var st mcpserver.Status
 	mcpJSON(t, c, "get_budget", nil, &st)
-	if st.Source != mcpserver.SourceSession || st.Session != m.s.id || st.Calls != calls || st.Spent != mcpMoney(t, spent) ||
-		st.Remaining != mcpMoney(t, "1")-mcpMoney(t, spent) || st.PerCall != mcpMoney(t, "0.5") {
+	if st.Source != mcpserver.SourceSession || st.Session != m.s.id || st.Calls != calls || st.Spent != usd(t, spent) ||
+		st.Remaining != usd(t, "1")-usd(t, spent) || st.PerCall != usd(t, "0.5") {
 		t.Errorf("get_budget: got %+v, want %d calls and %s spent", st, calls, spent)
 	}
 }
@@ -315,7 +254,7 @@ func TestMCPStdioInsideSession(t *testing.T) {
 	m.spent(t, c, 2, "0.00066")
 	var r mcpserver.Recent
 	mcpJSON(t, c, "recent_spend", map[string]any{"session": m.s.id}, &r)
-	if r.Returned != 2 || r.Total != mcpMoney(t, "0.00066") || r.Calls[1].OutputTokens != 20 || r.Calls[1].Model != "claude-sonnet-4-5" {
+	if r.Returned != 2 || r.Total != usd(t, "0.00066") || r.Calls[1].OutputTokens != 20 || r.Calls[1].Model != "claude-sonnet-4-5" {
 		t.Errorf("recent_spend: got %+v", r)
 	}
 
@@ -346,17 +285,17 @@ func TestMCPProxyHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := client.NewClient(tr, v.opts...)
-			if got := mcpStart(t, c); got != v.want {
+			if got := mcpservertest.Start(t, c); got != v.want {
 				t.Fatalf("protocol: got %s, want %s", got, v.want)
 			}
-			mcpTools(t, c)
+			mcpservertest.CheckTools(t, c)
 			var before mcpserver.Status
 			mcpJSON(t, c, "get_budget", nil, &before)
 			m.call(t)
-			m.spent(t, c, before.Calls+1, (before.Spent + mcpMoney(t, "0.00033")).Decimal())
+			m.spent(t, c, before.Calls+1, (before.Spent + usd(t, "0.00033")).Decimal())
 			var p pricing.Quote
 			mcpJSON(t, c, "get_pricing", map[string]any{"model": "anthropic/claude-sonnet-4-5"}, &p)
-			if p.PriceModel != "claude-sonnet-4-5" || p.Prices.Output != mcpMoney(t, "15") {
+			if p.PriceModel != "claude-sonnet-4-5" || p.Prices.Output != usd(t, "15") {
 				t.Errorf("get_pricing: got %+v", p)
 			}
 			if text, isErr := mcpCall(t, c, "get_pricing", map[string]any{"model": 42}); !isErr || !strings.Contains(text, "want a string") {
@@ -366,7 +305,7 @@ func TestMCPProxyHTTP(t *testing.T) {
 	}
 	// Nothing in the session changed but the spend: no tool resets or raises it.
 	snap, _ := m.s.ledger.Snapshot(context.Background())
-	if snap.Session != mcpMoney(t, "1") || snap.Calls != 2 || snap.Locked {
+	if snap.Session != usd(t, "1") || snap.Calls != 2 || snap.Locked {
 		t.Errorf("ledger: got %+v", snap)
 	}
 }
