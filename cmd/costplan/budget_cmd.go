@@ -112,7 +112,7 @@ func view(a *app, st *redisstore.Store) (budgetView, error) {
 	v := budgetView{BudgetKey: st.Key(), Store: st.Name(), Snapshot: snap}
 	for _, w := range ws {
 		v.Windows = append(v.Windows, windowView{Name: w.Name, Cap: w.Cap, Spent: w.Spent,
-			Remaining: max(w.Cap-w.Spent-snap.Reserved, 0), ResetsAt: w.ResetsAt})
+			Remaining: w.Left(snap.Reserved), ResetsAt: w.ResetsAt})
 	}
 	return v, nil
 }
