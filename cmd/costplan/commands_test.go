@@ -376,6 +376,12 @@ func TestVersion(t *testing.T) {
 	if !strings.Contains(out, v["prices_as_of"]) || !strings.HasPrefix(out, "costplan "+v["version"]+" ") {
 		t.Errorf("text %q and JSON %v disagree", out, v)
 	}
+	// A price file that cannot be read is a configuration error, as for every command.
+	_, errOut, code := runCLI(t, testEnv(t, "COSTPLAN_PRICING_FILE", "/no/such/prices.json"), "", "version")
+	if code != exitUsage {
+		t.Errorf("missing price file: exit %d, want %d (%s)", code, exitUsage, errOut)
+	}
+	mustContain(t, "stderr", errOut, "/no/such/prices.json", "[pricing] file")
 }
 
 func TestUsageErrors(t *testing.T) {

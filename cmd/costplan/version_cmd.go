@@ -27,7 +27,7 @@ func (VersionCmd) Run(a *app, g *Globals) error {
 	}
 	table, err := cfg.PriceTable(a.env, nil)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if g.JSON {
 		return json.NewEncoder(a.stdout).Encode(map[string]string{"version": v, "go": runtime.Version(), "prices_as_of": table.AsOf})
