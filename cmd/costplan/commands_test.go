@@ -416,13 +416,17 @@ func TestUsageErrors(t *testing.T) {
 // TestHelp checks that --help exits 0 and that every command's help has an example.
 func TestHelp(t *testing.T) {
 	out := mustRun(t, testEnv(t), "", "--help")
-	for _, cmd := range []string{"version", "pricing", "predict", "exec", "proxy", "history", "stats"} {
+	for _, cmd := range []string{"version", "pricing", "predict", "exec", "proxy", "run", "history", "stats", "mcp", "budget"} {
 		if !regexp.MustCompile(`(?m)^  ` + cmd + `\s`).MatchString(out) {
 			t.Errorf("costplan --help: got %q, want the command %s listed", out, cmd)
 		}
 		t.Run(cmd, func(t *testing.T) {
 			help := mustRun(t, testEnv(t), "", cmd, "--help")
-			mustContain(t, "costplan "+cmd+" --help", help, "Usage: costplan "+cmd, "Example", "  costplan "+cmd)
+			mustContain(t, "costplan "+cmd+" --help", help, "Usage: costplan "+cmd)
+			// An example line that runs the command (claude mcp add ... -- costplan mcp counts).
+			if !regexp.MustCompile(`(?ms)^Examples?:$.*^ +(.*\s)?costplan ` + cmd + `\b`).MatchString(help) {
+				t.Errorf("costplan %s --help: got %q, want an example that runs it", cmd, help)
+			}
 		})
 	}
 }
