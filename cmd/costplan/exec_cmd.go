@@ -24,7 +24,7 @@ import (
 type ExecCmd struct {
 	BudgetFlags   `embed:""`
 	UpstreamFlags `embed:""`
-	Signal        string    `placeholder:"NAME" help:"Signal that stops the child when the budget is spent: TERM, INT, HUP, QUIT or KILL (default TERM, or [exec] signal)."`
+	Signal        string    `placeholder:"NAME" help:"Signal that stops the child when the budget is spent: TERM, INT, HUP, QUIT, KILL, USR1 or USR2 (default TERM, or [exec] signal)."`
 	Grace         *duration `placeholder:"DURATION" help:"Time between that signal and SIGKILL (default 5s, or [exec] grace)."`
 	OnExhaust     string    `name:"on-exhaust" enum:",stop,block" default:"" placeholder:"stop|block" help:"When the budget is spent: stop the child (exit 99), or block further calls and let it run (default stop)."`
 	PTY           string    `name:"pty" enum:",auto,always,never" default:"" placeholder:"auto|always|never" help:"Run the child under a pseudo-terminal: auto (when stdin is a terminal), always or never."`
