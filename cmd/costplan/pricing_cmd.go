@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func (c PricingCmd) importFile(a *app, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	models, rep, err := pricing.ParseLiteLLM(strings.NewReader(string(data)), c.Import)
+	models, rep, err := pricing.ParseLiteLLM(bytes.NewReader(data), c.Import)
 	if err != nil {
 		return err
 	}
