@@ -282,10 +282,7 @@ func newClient(cfg Config) (*Client, error) {
 		c.meter.Recorder = c.journal
 		if cfg.Daily > 0 || cfg.Monthly > 0 {
 			tail := &journal.Tail{Path: cfg.JournalPath, Location: cfg.Location}
-			c.meter.Windows = func(ctx context.Context) ([]core.Window, error) {
-				spend, err := tail.Refresh(ctx)
-				return spend.Windows(cfg.Daily, cfg.Monthly), err
-			}
+			c.meter.Windows = tail.WindowsFunc(cfg.Daily, cfg.Monthly)
 		}
 	}
 	if cfg.OnWarning != nil {

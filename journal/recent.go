@@ -4,7 +4,8 @@ package journal
 // N": its memory is N records whatever the number added. A Recent is not safe for
 // concurrent use.
 type Recent struct {
-	buf  []Record
+	limit int // 0: keep everything
+	buf   []Record
 	next int // where the next record goes once buf is full
 	all  bool
 	seen int64
@@ -16,13 +17,14 @@ func NewRecent(n int) *Recent {
 	if n <= 0 {
 		return &Recent{all: true}
 	}
-	return &Recent{buf: make([]Record, 0, n)}
+	// The buffer grows to n as records come, so a huge n costs nothing up front.
+	return &Recent{limit: n}
 }
 
 // Add keeps r, dropping the oldest record kept when the buffer is full.
 func (q *Recent) Add(r Record) {
 	q.seen++
-	if q.all || len(q.buf) < cap(q.buf) {
+	if q.all || len(q.buf) < q.limit {
 		q.buf = append(q.buf, r)
 		return
 	}

@@ -46,6 +46,18 @@ func (s Spend) Windows(daily, monthly core.Money) []core.Window {
 	return ws
 }
 
+// WindowsFunc returns a function that refreshes t and returns the windows of the
+// daily and monthly caps (see Spend.Windows), for proxy.Meter.Windows.
+func (t *Tail) WindowsFunc(daily, monthly core.Money) func(context.Context) ([]core.Window, error) {
+	return func(ctx context.Context) ([]core.Window, error) {
+		spend, err := t.Refresh(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return spend.Windows(daily, monthly), nil
+	}
+}
+
 // Tail follows a journal and keeps the spend of its call records per local day, for
 // daily and monthly caps. The first Refresh reads the whole file; each later one
 // reads only the bytes appended since, so the records of every process that shares

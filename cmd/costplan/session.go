@@ -77,13 +77,7 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	if b := cfg.Budget; store == nil && (b.Daily > 0 || b.Monthly > 0) {
 		loc, _ := cfg.Location()
 		tail := &journal.Tail{Path: cfg.Journal.Path, Location: loc}
-		s.meter.Windows = func(ctx context.Context) ([]core.Window, error) {
-			spend, err := tail.Refresh(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return spend.Windows(b.Daily, b.Monthly), nil
-		}
+		s.meter.Windows = tail.WindowsFunc(b.Daily, b.Monthly)
 	}
 	s.handler = proxy.NewHandler(s.meter, anthropic, openai)
 	s.handler.MCP = s.mcpServer().Handler()
