@@ -65,6 +65,8 @@ func TestBadInput(t *testing.T) {
 		{name: "model empty", body: []byte(`{"model":"","max_tokens":100,` + msgs + `}`), status: 400, msg: []string{"model must be a non-empty string"}},
 		{name: "max_tokens negative", body: []byte(`{"model":"claude-sonnet-4-5","max_tokens":-5,` + msgs + `}`),
 			status: 400, msg: []string{"max_tokens must be a non-negative integer", "-5"}},
+		{name: "max_tokens zero", body: []byte(`{"model":"claude-sonnet-4-5","max_tokens":0,` + msgs + `}`),
+			status: 400, msg: []string{"max_tokens must be at least 1"}},
 		{name: "max_tokens a string", body: []byte(`{"model":"claude-sonnet-4-5","max_tokens":"100",` + msgs + `}`),
 			status: 400, msg: []string{"max_tokens must be a number", `"100"`}},
 		{name: "max_tokens a fraction", body: []byte(`{"model":"claude-sonnet-4-5","max_tokens":10.5,` + msgs + `}`),

@@ -58,6 +58,10 @@ func (r *request) addLimit(key string, v gjson.Result) error {
 	if err != nil {
 		return err
 	}
+	if n == 0 {
+		// Zero is no output at all; the providers refuse it, and a grant cannot apply.
+		return badRequest("%s must be at least 1, got 0", key)
+	}
 	r.limits = append(r.limits, limitField{key: key, at: v.Index, n: len(v.Raw), asked: n})
 	if r.requested == 0 || n < r.requested {
 		r.requested = n
