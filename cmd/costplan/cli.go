@@ -101,9 +101,9 @@ type UpstreamFlags struct {
 
 func (u UpstreamFlags) apply(cfg *Config) {
 	if u.AnthropicUpstream != "" {
-		cfg.Upstream.Anthropic = u.AnthropicUpstream
+		cfg.Upstream.Anthropic, cfg.UpstreamSet.Anthropic = u.AnthropicUpstream, true
 	}
 	if u.OpenAIUpstream != "" {
-		cfg.Upstream.OpenAI = u.OpenAIUpstream
+		cfg.Upstream.OpenAI, cfg.UpstreamSet.OpenAI = u.OpenAIUpstream, true
 	}
 }

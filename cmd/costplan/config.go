@@ -32,6 +32,9 @@ type Config struct {
 
 	// File is the configuration file that was read, or "" when none was.
 	File string `toml:"-"`
+	// UpstreamSet records which upstreams a flag, variable or the file named, so
+	// that exec chains in front of the parent's own base URLs only for the others.
+	UpstreamSet struct{ Anthropic, OpenAI bool } `toml:"-"`
 	// DefaultCaps is true when neither the session nor the per-call cap was set
 	// anywhere, so the defaults apply and are announced.
 	DefaultCaps bool `toml:"-"`
@@ -184,6 +187,8 @@ func (c *Config) readFile(path string, required bool) (capsSet bool, err error) 
 		return false, unknownKeyError(path, und[0].String())
 	}
 	c.File = path
+	c.UpstreamSet.Anthropic = md.IsDefined("upstream", "anthropic")
+	c.UpstreamSet.OpenAI = md.IsDefined("upstream", "openai")
 	return md.IsDefined("budget", "session") || md.IsDefined("budget", "per_call"), nil
 }
 
@@ -296,8 +301,11 @@ var envVars = []struct {
 	{"COSTPLAN_BUDGET_DAILY", func(c *Config, v string) error { return c.Budget.Daily.UnmarshalText([]byte(v)) }, false},
 	{"COSTPLAN_BUDGET_MONTHLY", func(c *Config, v string) error { return c.Budget.Monthly.UnmarshalText([]byte(v)) }, false},
 	{"COSTPLAN_WARN_AT", func(c *Config, v string) (err error) { c.Budget.WarnAt, err = parseFraction(v); return }, false},
-	{"COSTPLAN_ANTHROPIC_UPSTREAM", func(c *Config, v string) error { c.Upstream.Anthropic = v; return nil }, false},
-	{"COSTPLAN_OPENAI_UPSTREAM", func(c *Config, v string) error { c.Upstream.OpenAI = v; return nil }, false},
+	{"COSTPLAN_ANTHROPIC_UPSTREAM", func(c *Config, v string) error {
+		c.Upstream.Anthropic, c.UpstreamSet.Anthropic = v, true
+		return nil
+	}, false},
+	{"COSTPLAN_OPENAI_UPSTREAM", func(c *Config, v string) error { c.Upstream.OpenAI, c.UpstreamSet.OpenAI = v, true; return nil }, false},
 	{"COSTPLAN_JOURNAL", func(c *Config, v string) error { c.Journal.Path = v; return nil }, false},
 	{"COSTPLAN_ADMIN_TOKEN", func(c *Config, v string) error { c.Proxy.AdminToken = v; return nil }, false},
 	{"COSTPLAN_UNKNOWN_MODEL", func(c *Config, v string) error { c.Pricing.UnknownModel = v; return nil }, false},

@@ -115,10 +115,10 @@ func (c *ExecCmd) plan(cfg *Config, env func(string) string) (execPlan, error) {
 		return execPlan{}, usageError{fmt.Errorf("[exec] on_exhaust must be stop or block, got %q", cfg.Exec.OnExhaust)}
 	}
 	// Chain in front of a gateway the user already has, unless an upstream was named.
-	if cfg.Upstream.Anthropic == defaultAnthropicUpstream && env("ANTHROPIC_BASE_URL") != "" {
+	if !cfg.UpstreamSet.Anthropic && env("ANTHROPIC_BASE_URL") != "" {
 		cfg.Upstream.Anthropic = env("ANTHROPIC_BASE_URL")
 	}
-	if cfg.Upstream.OpenAI == defaultOpenAIUpstream && env("OPENAI_BASE_URL") != "" {
+	if !cfg.UpstreamSet.OpenAI && env("OPENAI_BASE_URL") != "" {
 		cfg.Upstream.OpenAI = env("OPENAI_BASE_URL")
 	}
 	return execPlan{argv: argv, agent: agent.Resolve(argv), signal: sig, mode: mode}, nil
