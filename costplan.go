@@ -17,8 +17,6 @@ package costplan
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -273,7 +271,7 @@ func newClient(cfg Config) (*Client, error) {
 		hint = func(limit core.Limit) string { return cfg.Hint(string(limit)) }
 	}
 	c := &Client{cfg: cfg}
-	c.meter = &proxy.Meter{Ledger: ledger, Prices: prices, Estimator: estimator(), Transport: base, Session: newID(),
+	c.meter = &proxy.Meter{Ledger: ledger, Prices: prices, Estimator: estimator(), Transport: base, Session: journal.NewSessionID(),
 		MinOutput: core.Tokens(cfg.MinOutputTokens), Hint: hint}
 	if cfg.JournalPath != "" {
 		if c.journal, err = journal.Open(cfg.JournalPath); err != nil {
@@ -387,12 +385,6 @@ func (t *Transport) Reset() error { return t.c.Reset() }
 
 // Close closes the journal, if any.
 func (t *Transport) Close() error { return t.c.Close() }
-
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,12 +36,6 @@ type session struct {
 	args    int
 }
 
-// newSessionID returns a random session identifier.
-func newSessionID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 // openSession validates cfg and builds a session. command and args describe what
 // the session runs, for its journal records (argv[0] and the argument count only).
@@ -60,7 +52,7 @@ func openSession(ctx context.Context, cfg *Config, env func(string) string, logO
 	if err != nil {
 		return nil, fmt.Errorf("%w (set --journal, COSTPLAN_JOURNAL or [journal] path)", err)
 	}
-	id := newSessionID()
+	id := journal.NewSessionID()
 	ledger, store, err := openLedger(ctx, cfg, id, log)
 	if err != nil {
 		w.Close()
