@@ -6,9 +6,9 @@ package journal
 type Recent struct {
 	limit int // 0: keep everything
 	buf   []Record
-	next int // where the next record goes once buf is full
-	all  bool
-	seen int64
+	next  int // where the next record goes once buf is full
+	all   bool
+	seen  int64
 }
 
 // NewRecent returns a Recent that keeps the last n records. n <= 0 keeps every

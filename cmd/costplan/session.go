@@ -36,7 +36,6 @@ type session struct {
 	args    int
 }
 
-
 // openSession validates cfg and builds a session. command and args describe what
 // the session runs, for its journal records (argv[0] and the argument count only).
 func openSession(ctx context.Context, cfg *Config, env func(string) string, logOut io.Writer, command string, args int) (*session, error) {
